@@ -1,0 +1,21 @@
+"""Errors the CLI turns into one-line messages with exit code 2 (never a traceback)."""
+
+
+class BenchError(Exception):
+    """Base class: a user-facing problem with a one-line, actionable message."""
+
+
+class DataError(BenchError):
+    """Bad or missing input data; the message names the file and the problem."""
+
+
+class ConfigError(BenchError):
+    """An unknown name or an invalid setting; the message lists the valid choices."""
+
+
+class CheckpointError(BenchError):
+    """A file that is not one of our checkpoints, or one that does not match the model."""
+
+
+class TrainingError(BenchError):
+    """Training cannot go on (for example a NaN/inf loss)."""
