@@ -1,0 +1,120 @@
+"""Typed configuration of LDSeg: the single source of truth for every switch.
+
+Where the paper and the authors' reference code differ, the paper's choice is the default and
+the code's choice is a switch (see ``../shared/paper/reference-code-facts.md``):
+
+=============================  =====================  ==========================================
+switch                          paper (default)        reference code
+=============================  =====================  ==========================================
+``LossConfig.denoised``         ``"eq12"`` z_t - eps^  same (``"x0"`` = the usual x0 estimate)
+``LossConfig.shared_eps``       False (per sample)     True (one eps per batch)
+``ScheduleConfig.kind``         ``"cosine"``           cosine, hard-coded
+``SamplerConfig.renormalize``   ``"none"``             ``"batch"`` (every latent re-standardised)
+``LabelEncoderConfig.affine``   False                  True (LayerNorm with scale/shift)
+=============================  =====================  ==========================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Forward-process noise schedule (Nichol & Dhariwal cosine, or Ho et al. linear)."""
+
+    kind: Literal["cosine", "linear"] = "cosine"
+    num_train_timesteps: int = 1000  # T
+    cosine_s: float = 0.008
+    max_beta: float = 0.999  # cosine betas are clipped here (Nichol & Dhariwal)
+    linear_beta_start: float = 1e-4  # for T = 1000; scaled by 1000 / T
+    linear_beta_end: float = 0.02
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """Reverse-process sampler settings used by ``segment`` (and every diffusion baseline)."""
+
+    name: Literal["ddim", "ddpm"] = "ddim"
+    num_inference_steps: int = 2  # K: the paper's optimum
+    eta: float = 0.0  # DDIM stochasticity (0 = deterministic DDIM)
+    # DDPM sigma_t^2: "posterior" = beta_tilde (Ho et al. "fixed small"), "beta" = beta_t.
+    ddpm_variance: Literal["posterior", "beta"] = "posterior"
+    # Post-processing of the predicted clean latent at every step. The label latent is
+    # standardised per sample, so "standardize" projects x0-hat back onto that set; "clip"
+    # clamps it to [-x0_clip, x0_clip]. Needed at t = T where 1/sqrt(alpha_bar_T) ~ 2e4.
+    x0_processing: Literal["none", "clip", "standardize"] = "none"
+    x0_clip: float = 3.0
+    # The reference code re-standardises the start noise and every intermediate latent
+    # (zero mean / unit variance over the whole batch); "sample" does it per sample.
+    renormalize: Literal["none", "batch", "sample"] = "none"
+
+
+@dataclass(frozen=True)
+class LabelEncoderConfig:
+    """ResUNet-style encoder without skips: mask (one-hot) -> standardised z_l0."""
+
+    widths: tuple[int, ...] = (16, 32, 64, 64, 32)  # stem + one per downsampling
+    dropout: float = 0.0
+    affine: bool = False  # learnable scale/shift after the standardisation (reference code)
+
+
+@dataclass(frozen=True)
+class ImageEncoderConfig:
+    """Encoder without skips: image -> z_i, self-attention after the last two downsamplings."""
+
+    widths: tuple[int, ...] = (16, 32, 64, 64, 32)
+    attention_heads: int = 8
+    attention_levels: int = 2  # how many of the deepest downsamplings get self-attention
+    attention_3d: bool = False  # 3D: optional (the reference code has none)
+
+
+@dataclass(frozen=True)
+class DenoiserConfig:
+    """DDPM-style ResUNet (MONAI DiffusionModelUNet) on concat(z_t, z_i)."""
+
+    channels: tuple[int, ...] = (16, 32, 64)
+    attention_levels: tuple[bool, ...] = (False, True, True)
+    num_res_blocks: int = 2
+    norm_num_groups: int = 4
+    num_head_channels: int = 8
+
+
+@dataclass(frozen=True)
+class LabelDecoderConfig:
+    """ResUNet-style decoder without skips: z -> class logits at full size."""
+
+    widths: tuple[int, ...] = (32, 64, 64, 32)  # one per upsampling (deepest first)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Algorithm 1: L = CE + gamma * Dice + lambda * ||eps - eps_hat||^2."""
+
+    gamma: float = 2.0
+    lam: float = 1.0
+    denoised: Literal["eq12", "x0"] = "eq12"  # z_dn = z_t - eps_hat (paper) or x0-hat
+    shared_eps: bool = False  # reference code: one eps per batch, repeated per sample
+    dice_include_background: bool = True
+    dice_batch: bool = True  # pool the Dice sums over the batch (reference code)
+
+
+@dataclass(frozen=True)
+class LDSegConfig:
+    spatial_dims: int = 2
+    in_channels: int = 3
+    num_classes: int = 2
+    num_downsamplings: int = 4  # latent = input / 2**num_downsamplings per axis
+    latent_channels: int = 1
+    # encoders/decoder normalisation: "group" (4 groups, as the reference image encoder and
+    # denoiser), "batch" (reference label encoder/decoder) or "instance".
+    norm: str = "group"
+    act: str = "swish"
+    label_encoder: LabelEncoderConfig = field(default_factory=LabelEncoderConfig)
+    image_encoder: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
+    denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
+    label_decoder: LabelDecoderConfig = field(default_factory=LabelDecoderConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    loss: LossConfig = field(default_factory=LossConfig)

@@ -1,0 +1,84 @@
+"""The forward process: one ``NoiseSchedule`` object used by training and by every sampler.
+
+Timesteps follow the paper: t is an integer in {1, ..., T}; index 0 is the clean latent with
+alpha_bar_0 = 1. Everything is computed in float64 and cast to the tensor's dtype at use.
+A hand-written schedule (rather than ``monai.networks.schedulers``) because the paper's
+1-based timesteps, the K-step rounding rule and the float64 requirement are not what MONAI's
+schedulers expose; the betas follow Nichol & Dhariwal (cosine) and Ho et al. (linear).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ldseg.config import ScheduleConfig
+
+
+def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> Tensor:
+    """beta_t = 1 - abar(t)/abar(t-1), abar(t) = cos^2(((t/T + s)/(1 + s)) * pi/2), clipped."""
+    t = torch.arange(T + 1, dtype=torch.float64)
+    f = torch.cos(((t / T + s) / (1 + s)) * math.pi / 2) ** 2
+    alpha_bar = f / f[0]
+    betas = 1 - alpha_bar[1:] / alpha_bar[:-1]
+    return betas.clamp(max=max_beta)
+
+
+def linear_betas(T: int, start: float = 1e-4, end: float = 0.02) -> Tensor:
+    """Ho et al.'s linear betas, rescaled so that any T keeps the T = 1000 end points' shape."""
+    scale = 1000.0 / T
+    return torch.linspace(scale * start, scale * end, T, dtype=torch.float64)
+
+
+class NoiseSchedule:
+    """Betas, alphas and cumulative products for t = 0..T (float64), plus the closed forms."""
+
+    def __init__(self, config: ScheduleConfig | None = None) -> None:
+        self.config = config or ScheduleConfig()
+        T = self.config.num_train_timesteps
+        if T < 1:
+            raise ValueError(f"num_train_timesteps must be >= 1, got {T}")
+        if self.config.kind == "cosine":
+            betas = cosine_betas(T, self.config.cosine_s, self.config.max_beta)
+        elif self.config.kind == "linear":
+            betas = linear_betas(T, self.config.linear_beta_start, self.config.linear_beta_end)
+        else:
+            raise ValueError(f"unknown schedule kind {self.config.kind!r}; use 'cosine' or 'linear'")
+        self.T = T
+        # index t in 0..T; beta_0 := 0 so that alpha_bar_0 = 1 (the clean latent)
+        self.betas = torch.cat([torch.zeros(1, dtype=torch.float64), betas])
+        self.alphas = 1.0 - self.betas
+        self.alpha_bar = torch.cumprod(self.alphas, dim=0)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _coef(self, values: Tensor, t: Tensor, like: Tensor) -> Tensor:
+        """values[t] broadcast to ``like``'s shape (batch first), in like's dtype/device."""
+        t = torch.as_tensor(t, device=values.device).long().reshape(-1)
+        out = values[t].to(device=like.device, dtype=like.dtype)
+        return out.reshape(-1, *([1] * (like.dim() - 1)))
+
+    def sample_timesteps(self, batch_size: int, generator: torch.Generator | None = None) -> Tensor:
+        """t ~ Uniform({1, ..., T}) (Algorithm 1, line 5)."""
+        return torch.randint(1, self.T + 1, (batch_size,), generator=generator)
+
+    # -- closed forms ----------------------------------------------------------------------
+    def add_noise(self, z0: Tensor, eps: Tensor, t: Tensor) -> Tensor:
+        """Eq. (11): z_t = sqrt(abar_t) z_0 + sqrt(1 - abar_t) eps."""
+        ab = self.alpha_bar
+        return self._coef(ab.sqrt(), t, z0) * z0 + self._coef((1 - ab).sqrt(), t, z0) * eps
+
+    def predict_x0(self, z_t: Tensor, eps: Tensor, t: Tensor) -> Tensor:
+        """Invert eq. (11) for z_0 given a noise estimate."""
+        ab = self.alpha_bar
+        return (z_t - self._coef((1 - ab).sqrt(), t, z_t) * eps) / self._coef(ab.sqrt(), t, z_t)
+
+    def predict_eps(self, z_t: Tensor, x0: Tensor, t: Tensor) -> Tensor:
+        """Invert eq. (11) for eps given a clean-latent estimate (t >= 1)."""
+        ab = self.alpha_bar
+        return (z_t - self._coef(ab.sqrt(), t, z_t) * x0) / self._coef((1 - ab).sqrt(), t, z_t)
+
+    def snr(self, t: Tensor) -> Tensor:
+        ab = self.alpha_bar[torch.as_tensor(t).long()]
+        return ab / (1 - ab)
