@@ -44,6 +44,7 @@ class NoiseSchedule:
             betas = cosine_betas(T, self.config.cosine_s, self.config.max_beta)
         elif self.config.kind == "linear":
             betas = linear_betas(T, self.config.linear_beta_start, self.config.linear_beta_end)
+            betas = betas.clamp(max=self.config.max_beta)  # tiny T would push betas past 1
         else:
             raise ValueError(f"unknown schedule kind {self.config.kind!r}; use 'cosine' or 'linear'")
         self.T = T
