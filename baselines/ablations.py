@@ -1,0 +1,117 @@
+"""Table V ablations: LDSeg with its label and/or image encoder replaced by nearest-neighbour
+downsampling to the latent size (``ldseg-ld``, ``ldseg-id``, ``ldseg-ld-id``).
+
+Everything else is LDSeg (``ldseg.model.LDSeg``, same config, same loss, same sampler). The
+label decoder stays learned in every variant: it is the only path from the latent back to the
+full-size mask, so the ablation removes the learned *encoders* only, as the paper describes.
+The replaced encoder's config section must be left at its defaults (it would otherwise be
+accepted and ignored).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from benchmarks.errors import ConfigError
+from benchmarks.methods import register
+from ldseg.config import ImageEncoderConfig, LabelEncoderConfig, LDSegConfig
+from ldseg.model import LDSeg
+
+
+def _latent_size(x: Tensor, num_downsamplings: int) -> list[int]:
+    f = 2**num_downsamplings
+    return [s // f for s in x.shape[2:]]
+
+
+class LabelDownsampler(nn.Module):
+    """Label "encoder" without parameters: one-hot (B, C, *spatial) -> z_l0 (B, latent_channels,
+    *spatial / 2**num_downsamplings).
+
+    The class map is downsampled by nearest neighbour and each class index c is mapped to the
+    fixed value 2c / (C - 1) - 1 (background -1, the last class +1, others evenly between),
+    repeated over the latent channels. Not re-standardised: a constant map (an empty mask) has
+    no variance, and [-1, 1] is already the scale a diffusion model expects.
+    """
+
+    def __init__(self, config: LDSegConfig) -> None:
+        super().__init__()
+        self.num_downsamplings = config.num_downsamplings
+        self.latent_channels = config.latent_channels
+        levels = torch.linspace(-1.0, 1.0, config.num_classes)
+        self.register_buffer(
+            "levels", levels.reshape(1, -1, *([1] * config.spatial_dims)), persistent=False
+        )
+
+    def forward(self, y_onehot: Tensor) -> Tensor:
+        small = F.interpolate(
+            y_onehot, size=_latent_size(y_onehot, self.num_downsamplings), mode="nearest"
+        )
+        z = (small * self.levels.to(small)).sum(dim=1, keepdim=True)  # one class per pixel
+        return z.expand(-1, self.latent_channels, *z.shape[2:]).contiguous()
+
+
+class ImageDownsampler(nn.Module):
+    """Image "encoder" without parameters: nearest-neighbour downsampling of the image to the
+    latent size; keeps the image's channels (``out_channels``), which LDSeg reads to size the
+    denoiser's condition input."""
+
+    def __init__(self, config: LDSegConfig) -> None:
+        super().__init__()
+        self.num_downsamplings = config.num_downsamplings
+        self.out_channels = config.in_channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(x, size=_latent_size(x, self.num_downsamplings), mode="nearest")
+
+
+def _ablation(config: LDSegConfig, *, label: bool, image: bool, name: str) -> LDSeg:
+    if label and config.label_encoder != LabelEncoderConfig():
+        raise ConfigError(
+            f"{name} replaces the label encoder by downsampling; remove the "
+            f"label_encoder settings from its config"
+        )
+    if image and config.image_encoder != ImageEncoderConfig():
+        raise ConfigError(
+            f"{name} replaces the image encoder by downsampling; remove the "
+            f"image_encoder settings from its config"
+        )
+    return LDSeg(
+        config,
+        label_encoder=LabelDownsampler(config) if label else None,
+        image_encoder=ImageDownsampler(config) if image else None,
+    )
+
+
+@register(
+    "ldseg-ld",
+    description="LDSeg(ld): label encoder -> nearest-neighbour downsampling",
+    dims=(2, 3),
+    samples=True,
+    config_cls=LDSegConfig,
+)
+def build_ld(config: LDSegConfig, info) -> nn.Module:
+    return _ablation(config, label=True, image=False, name="ldseg-ld")
+
+
+@register(
+    "ldseg-id",
+    description="LDSeg(id): image encoder -> nearest-neighbour downsampling",
+    dims=(2, 3),
+    samples=True,
+    config_cls=LDSegConfig,
+)
+def build_id(config: LDSegConfig, info) -> nn.Module:
+    return _ablation(config, label=False, image=True, name="ldseg-id")
+
+
+@register(
+    "ldseg-ld-id",
+    description="LDSeg(ld,id): both encoders -> nearest-neighbour downsampling",
+    dims=(2, 3),
+    samples=True,
+    config_cls=LDSegConfig,
+)
+def build_ld_id(config: LDSegConfig, info) -> nn.Module:
+    return _ablation(config, label=True, image=True, name="ldseg-ld-id")
