@@ -1,15 +1,19 @@
 """Deterministic U-shaped baselines of Tables I-III, each a MONAI / smp network in
 :class:`~baselines.common.DeterministicMethod` (Dice + CE loss, softmax prediction).
 
-=========  ===========================================  ==========  =========================
-name       network                                      dims        input size handled by
-=========  ===========================================  ==========  =========================
-unet       MONAI ``BasicUNet`` (Ronneberger et al.)     2D, 3D      any size (BasicUNet pads)
-resunet    MONAI ``UNet``, 2 residual units per level   2D, 3D      zero-pad to 2**levels
-unetpp     smp ``UnetPlusPlus`` (Zhou et al.)           2D          zero-pad to 2**depth
-swinunet   MONAI ``SwinUNETR`` (spatial_dims=2)         2D          zero-pad to 32, >= 64
-vnet       MONAI ``VNet`` (Milletari et al.)            2D, 3D      zero-pad to 16
-=========  ===========================================  ==========  =========================
+=========  ===========================================  ==========  ======================
+name       network                                      dims        input zero-padded to
+=========  ===========================================  ==========  ======================
+unet       MONAI ``BasicUNet`` (Ronneberger et al.)     2D, 3D      >= 32 (pads odd sizes)
+resunet    MONAI ``UNet``, 2 residual units per level   2D, 3D      k * 2**L, >= 2**(L+1)
+unetpp     smp ``UnetPlusPlus`` (Zhou et al.)           2D          k * 2**D, >= 2**(D+1)
+swinunet   MONAI ``SwinUNETR`` (spatial_dims=2)         2D          k * 32, >= 64
+vnet       MONAI ``VNet`` (Milletari et al.)            2D, 3D      k * 16, >= 32
+=========  ===========================================  ==========  ======================
+
+L = downsamplings, D = encoder depth. The minimum keeps at least 2 pixels per axis at the
+bottleneck, where a normalisation layer would otherwise see a single value; it only pads images
+smaller than that (the smoke profile's), never the paper-sized ones. Logits are cropped back.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ def build_unet(config: UNetConfig, info) -> nn.Module:
     Chosen over smp ``Unet`` because one class serves 2D and 3D (the Knee data are volumes) and
     it is the plain U-Net; smp's Unet is 2D only and is built around ImageNet-style encoders
     (ResNet & co.), i.e. a different network from Ronneberger et al.'s. BasicUNet pads odd
-    sizes itself, so no input padding is needed.
+    sizes itself; inputs under 32 pixels per axis are zero-padded to 32 (4 max-pools).
     """
     if len(config.features) != 6:
         raise ValueError(
@@ -66,7 +70,7 @@ def build_unet(config: UNetConfig, info) -> nn.Module:
         dropout=config.dropout,
         upsample=config.upsample,
     )
-    return DeterministicMethod(net, config.loss)
+    return DeterministicMethod(net, config.loss, min_size=32)
 
 
 # -- Res-UNet ----------------------------------------------------------------------------------
@@ -107,7 +111,7 @@ def build_resunet(config: ResUNetConfig, info) -> nn.Module:
         act=config.act,
         dropout=config.dropout,
     )
-    return DeterministicMethod(net, config.loss, multiple=2**levels)
+    return DeterministicMethod(net, config.loss, multiple=2**levels, min_size=2 ** (levels + 1))
 
 
 # -- U-Net++ -----------------------------------------------------------------------------------
@@ -146,7 +150,9 @@ def build_unetpp(config: UNetPPConfig, info) -> nn.Module:
         in_channels=config.in_channels,
         classes=config.num_classes,
     )
-    return DeterministicMethod(net, config.loss, multiple=2**config.encoder_depth)
+    return DeterministicMethod(
+        net, config.loss, multiple=2**config.encoder_depth, min_size=2 ** (config.encoder_depth + 1)
+    )
 
 
 # -- SwinUNet (as SwinUNETR) -------------------------------------------------------------------
@@ -260,7 +266,7 @@ def build_vnet(config: VNetConfig, info) -> nn.Module:
     if config.spatial_dims == 2:
         _dropout3d_to_2d(net)
     return DeterministicMethod(
-        nn.Sequential(_ChannelPad(padded - c_in), net), config.loss, multiple=16
+        nn.Sequential(_ChannelPad(padded - c_in), net), config.loss, multiple=16, min_size=32
     )
 
 
