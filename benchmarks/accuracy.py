@@ -1,0 +1,119 @@
+"""Accuracy children (Tables I, II, III, V) and the steps sweep (Fig. 5 / 6a).
+
+An accuracy child trains (or reuses) its shared train job and logs its test metrics, per-case
+table, checkpoint and a few test cases (image, ground truth, prediction) for the qualitative
+figures. A steps child reuses the same trained model and only predicts again with K sampling
+steps (no retraining): ``load_trained`` + ``evaluate`` with an ``EvalConfig`` override.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks.evaluate import evaluate
+from benchmarks.experiments import Child
+from benchmarks.pipeline import eval_config_from
+from benchmarks.trained import (
+    ChildContext,
+    ChildOutput,
+    TrainedJob,
+    ensure_trained,
+    numeric,
+    resolved_config,
+    train_hash,
+)
+
+
+def describe(child: Child, ctx: ChildContext) -> dict[str, Any]:
+    """The full resolved config of the child (logged as params, hashed for the cache)."""
+    spec = ctx.job_spec(child.method, child.dataset, child.seed)
+    cfg = resolved_config(spec, ctx.profile)
+    if "num_inference_steps" in child.settings:
+        cfg["eval"]["num_inference_steps"] = child.settings["num_inference_steps"]
+    cfg["train_hash"] = train_hash(spec, ctx.profile)
+    return cfg
+
+
+def _train(child: Child, ctx: ChildContext) -> TrainedJob:
+    spec = ctx.job_spec(child.method, child.dataset, child.seed)
+    return ensure_trained(
+        spec, ctx.profile, ctx.out_root, progress=ctx.hooks.train if ctx.hooks else None
+    )
+
+
+def run_accuracy(child: Child, ctx: ChildContext) -> ChildOutput:
+    job = _train(child, ctx)
+    artifacts = [
+        (job.dir / name, None)
+        for name in ("per_case.csv", "metrics.json", "config.json", "curve.csv")
+        if (job.dir / name).is_file()
+    ]
+    artifacts.append((job.checkpoint, "model"))
+    if ctx.settings.qualitative_cases > 0:
+        path = ctx.workdir / "qualitative.npz"
+        save_qualitative(job, ctx, ctx.settings.qualitative_cases, path)
+        artifacts.append((path, None))
+    return ChildOutput(
+        numeric(job.metrics), artifacts, {"train_hash": job.hash, "weights": "trained"}
+    )
+
+
+def save_qualitative(job: TrainedJob, ctx: ChildContext, n: int, path) -> None:
+    """The first ``n`` test cases: image, ground truth and prediction (3D: the middle slice)."""
+    method, ckpt = ctx.cache.model(job.checkpoint, ctx.device)
+    test = ctx.cache.test_split(job.spec, ctx.profile)
+    cfg = eval_config_from(ckpt)
+    n = min(n, len(test))
+    items = [test[i] for i in range(n)]
+    images = torch.stack([it["image"] for it in items])
+    g = torch.Generator().manual_seed(cfg.seed)
+    with torch.inference_mode():
+        seg = method.predict(
+            images.to(ctx.device),
+            num_inference_steps=cfg.num_inference_steps,
+            sampler=cfg.sampler,
+            num_samples=1,
+            generator=g,
+        )
+    labels = torch.stack([it["label"] for it in items])
+    np.savez_compressed(
+        path,
+        image=middle_slice(images).numpy().astype(np.float16),
+        label=middle_slice(labels)[:, 0].numpy().astype(np.uint8),
+        pred=middle_slice(seg.labels.cpu())[:, 0].numpy().astype(np.uint8),
+        case_id=np.array([str(it["case_id"]) for it in items]),
+        class_names=np.array(list(test.info.class_names)),
+    )
+
+
+def middle_slice(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, D, H, W) -> (B, C, H, W) at D // 2; 2D input is returned as is."""
+    return x[:, :, x.shape[2] // 2] if x.ndim == 5 else x
+
+
+def run_steps(child: Child, ctx: ChildContext) -> ChildOutput:
+    job = _train(child, ctx)
+    k = int(child.settings["num_inference_steps"])
+    method, ckpt = ctx.cache.model(job.checkpoint, ctx.device)
+    cfg = eval_config_from(ckpt, num_inference_steps=k)
+    test = ctx.cache.test_split(job.spec, ctx.profile)
+    done = [0]
+
+    def on_batch(b: int) -> None:
+        done[0] += b
+        if ctx.hooks:
+            ctx.hooks.work(f"K={k}", done[0], len(test))
+
+    df, summary = evaluate(method, test, cfg, device=ctx.device, on_batch=on_batch)
+    path = ctx.workdir / "per_case.csv"
+    df.to_csv(path, index=False)
+    (ctx.workdir / "eval_config.json").write_text(json.dumps(cfg.__dict__, indent=2))
+    return ChildOutput(
+        {**numeric(summary), "num_inference_steps": k},
+        [(path, None), (ctx.workdir / "eval_config.json", None)],
+        {"train_hash": job.hash, "weights": "trained"},
+    )

@@ -1,0 +1,409 @@
+"""The experiment commands of ``bench``: run, runtime, robustness, uncertainty, report, ui,
+experiments. Thin: parse, call ``benchmarks.runner`` / ``reports.render``, draw Rich bars.
+
+Exit codes: 0 all children finished (or cached); 1 some child failed (the sweep still went on);
+2 bad user input (one line on stderr, through the ``cli_errors`` decorator of ``cli.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import socket
+import subprocess
+import sys
+import typing
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.errors import BenchError, ConfigError
+
+console = Console()
+err_console = Console(stderr=True)
+
+ProfileOpt = Annotated[str, typer.Option(help="smoke | quick | paper | path.toml")]
+SeedsOpt = Annotated[str | None, typer.Option(help="comma-separated seeds, e.g. 0,1,2")]
+MethodsOpt = Annotated[str | None, typer.Option(help="comma-separated subset of the methods")]
+DeviceOpt = Annotated[str, typer.Option(help="cpu | cuda")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="redo children that are cached")]
+UriOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite under $LDSEG_OUT)"
+    ),
+]
+DataRootOpt = Annotated[str | None, typer.Option(help="data root (else $LDSEG_DATA)")]
+ReportDirOpt = Annotated[
+    Path | None, typer.Option(help="report root (default reports/out or $LDSEG_REPORTS)")
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="experiment setting KEY=VALUE (repeatable; lists comma-separated), "
+        "e.g. --set steps=1,2,5",
+    ),
+]
+
+
+def _csv(value: str | None, cast=str, what: str = "value") -> tuple | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return tuple(cast(v.strip()) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(
+            f"bad {what} list {value!r}; expected comma-separated {cast.__name__}s"
+        ) from None
+
+
+def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
+    """``["steps=1,2,5", "timing_repeats=3"]`` -> typed ExperimentSettings overrides."""
+    from benchmarks.experiments import ExperimentSettings
+
+    hints = typing.get_type_hints(ExperimentSettings)
+    names = {f.name for f in dataclasses.fields(ExperimentSettings)}
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or key not in names:
+            raise ConfigError(
+                f"--set {pair!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(names))}"
+            )
+        tp = hints[key]
+        if typing.get_origin(tp) is tuple:
+            arg = typing.get_args(tp)[0]
+            cast = arg if arg in (int, float) else str
+            out[key] = _csv(value, cast, key) or ()
+        else:
+            cast = tp if tp in (int, float) else str
+            try:
+                out[key] = cast(value)
+            except ValueError:
+                raise ConfigError(f"--set {key}: {value!r} is not a {cast.__name__}") from None
+    return out
+
+
+def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None:
+    """Mount the experiment commands on ``app`` (called by ``benchmarks/cli.py``)."""
+
+    def sweep(
+        name: str,
+        *,
+        profile: str,
+        seeds: str | None,
+        methods: str | None,
+        device: str,
+        force: bool,
+        tracking_uri: str | None,
+        data_root: str | None,
+        report_dir: Path | None,
+        settings: dict[str, Any],
+    ) -> None:
+        from benchmarks.runner import RunOptions, prepare, run_experiment
+
+        opts = RunOptions(
+            profile=profile,
+            seeds=_csv(seeds, int, "seed"),
+            methods=_csv(methods, str, "method"),
+            device=device,
+            force=force,
+            tracking_uri=tracking_uri,
+            data_root=data_root,
+            settings=settings,
+        )
+        prepare(name, opts)  # bad input fails here, before anything is written
+        with progress() as bar:
+            res = run_experiment(name, opts, _hooks(bar))
+        _summary(res)
+        try:
+            from reports.render import render_report
+
+            out = render_report(
+                name,
+                tracking_uri=res.tracking_uri,
+                parent_run_id=res.parent_run_id,
+                out_dir=report_dir,
+            )
+            console.print(f"report: {out / 'report.md'}")
+        except BenchError as err:
+            err_console.print(f"report not rendered: {err}", markup=False)
+        if not res.ok:
+            raise typer.Exit(1)
+
+    @app.command("run")
+    @cli_errors
+    def run_cmd(
+        name: Annotated[str, typer.Argument(help="experiment (see `bench experiments`)")],
+        profile: ProfileOpt = "smoke",
+        seeds: SeedsOpt = None,
+        methods: MethodsOpt = None,
+        device: DeviceOpt = "cpu",
+        force: ForceOpt = False,
+        tracking_uri: UriOpt = None,
+        data_root: DataRootOpt = None,
+        report_dir: ReportDirOpt = None,
+        set_: SetOpt = None,
+    ) -> None:
+        """Run an experiment sweep (cached by config hash) and render its report."""
+        sweep(
+            name,
+            profile=profile,
+            seeds=seeds,
+            methods=methods,
+            device=device,
+            force=force,
+            tracking_uri=tracking_uri,
+            data_root=data_root,
+            report_dir=report_dir,
+            settings=parse_settings(set_),
+        )
+
+    @app.command("runtime")
+    @cli_errors
+    def runtime_cmd(
+        sizes: Annotated[str | None, typer.Option(help="image sizes, e.g. 64,128,256,512")] = None,
+        steps: Annotated[int | None, typer.Option(help="sampling steps K for every method")] = None,
+        repeats: Annotated[int | None, typer.Option(help="timed repeats (median)")] = None,
+        warmup: Annotated[int | None, typer.Option(help="untimed warm-up calls")] = None,
+        profile: ProfileOpt = "smoke",
+        methods: MethodsOpt = None,
+        device: DeviceOpt = "cpu",
+        force: ForceOpt = False,
+        tracking_uri: UriOpt = None,
+        report_dir: ReportDirOpt = None,
+    ) -> None:
+        """Fig. 6b: per-image latency and peak memory vs image size (untrained weights)."""
+        sweep(
+            "runtime",
+            profile=profile,
+            seeds=None,
+            methods=methods,
+            device=device,
+            force=force,
+            tracking_uri=tracking_uri,
+            data_root=None,
+            report_dir=report_dir,
+            settings={
+                "runtime_sizes": _csv(sizes, int, "size"),
+                "runtime_steps": steps,
+                "timing_repeats": repeats,
+                "timing_warmup": warmup,
+            },
+        )
+
+    @app.command("robustness")
+    @cli_errors
+    def robustness_cmd(
+        sigma: Annotated[
+            float | None, typer.Option(help="one noise SD (0 is always added)")
+        ] = None,
+        sigmas: Annotated[str | None, typer.Option(help="noise SDs, e.g. 0,0.05,0.1")] = None,
+        datasets: Annotated[str | None, typer.Option(help="datasets (default: profile's)")] = None,
+        profile: ProfileOpt = "smoke",
+        seeds: SeedsOpt = None,
+        methods: MethodsOpt = None,
+        device: DeviceOpt = "cpu",
+        force: ForceOpt = False,
+        tracking_uri: UriOpt = None,
+        data_root: DataRootOpt = None,
+        report_dir: ReportDirOpt = None,
+    ) -> None:
+        """Fig. 8a: DSC of LDSeg vs Res-Unet on noisy test images (trained models reused)."""
+        values = _csv(sigmas, float, "sigma") or ((sigma,) if sigma is not None else None)
+        sweep(
+            "robustness",
+            profile=profile,
+            seeds=seeds,
+            methods=methods,
+            device=device,
+            force=force,
+            tracking_uri=tracking_uri,
+            data_root=data_root,
+            report_dir=report_dir,
+            settings={
+                "robustness_sigmas": values,
+                "robustness_datasets": _csv(datasets, str, "dataset"),
+            },
+        )
+
+    @app.command("uncertainty")
+    @cli_errors
+    def uncertainty_cmd(
+        samples: Annotated[int | None, typer.Option(help="samples N per image")] = None,
+        cases: Annotated[int | None, typer.Option(help="test cases per dataset")] = None,
+        profile: ProfileOpt = "smoke",
+        seeds: SeedsOpt = None,
+        device: DeviceOpt = "cpu",
+        force: ForceOpt = False,
+        tracking_uri: UriOpt = None,
+        data_root: DataRootOpt = None,
+        report_dir: ReportDirOpt = None,
+    ) -> None:
+        """Fig. 10: N-sample mean / SD maps and the AUROC of the SD for errors."""
+        sweep(
+            "uncertainty",
+            profile=profile,
+            seeds=seeds,
+            methods=None,
+            device=device,
+            force=force,
+            tracking_uri=tracking_uri,
+            data_root=data_root,
+            report_dir=report_dir,
+            settings={"uncertainty_samples": samples, "uncertainty_cases": cases},
+        )
+
+    @app.command("report")
+    @cli_errors
+    def report_cmd(
+        name: Annotated[str, typer.Argument(help="experiment name")],
+        tracking_uri: UriOpt = None,
+        profile: Annotated[str | None, typer.Option(help="latest sweep of this profile")] = None,
+        run_id: Annotated[str | None, typer.Option(help="a specific sweep (parent run id)")] = None,
+        out: ReportDirOpt = None,
+    ) -> None:
+        """Render the report of a finished sweep from MLflow (never trains)."""
+        from reports.render import render_report
+
+        path = render_report(
+            name, tracking_uri=tracking_uri, parent_run_id=run_id, profile=profile, out_dir=out
+        )
+        console.print(f"report: {path / 'report.md'}")
+
+    @app.command("experiments")
+    @cli_errors
+    def experiments_cmd() -> None:
+        """List the experiments."""
+        from benchmarks.experiments import EXPERIMENTS
+
+        table = Table(title="experiments")
+        for col in ("name", "paper", "what"):
+            table.add_column(col)
+        for e in EXPERIMENTS.values():
+            table.add_row(e.name, e.paper, e.title)
+        console.print(table)
+
+    @app.command("ui")
+    @cli_errors
+    def ui_cmd(
+        port: Annotated[int, typer.Option(help="port")] = 5000,
+        host: Annotated[
+            str, typer.Option(help="interface (127.0.0.1 = this machine only)")
+        ] = "127.0.0.1",
+        tracking_uri: UriOpt = None,
+    ) -> None:
+        """Start the MLflow UI on the harness's store (Ctrl+C stops it)."""
+        from benchmarks.tracking import artifact_root, is_local, quiet_mlflow, resolve_uri
+
+        uri = resolve_uri(tracking_uri)
+        if not is_local(uri):
+            raise ConfigError(f"{uri} is already a tracking server; open it in a browser")
+        _check_port(host, port)
+        quiet_mlflow()
+        cmd = ui_command(uri, artifact_root(), host, port)
+        console.print(f"MLflow UI for {uri} at http://{host}:{port} (Ctrl+C to stop)")
+        proc = subprocess.Popen(cmd)
+        try:
+            rc = proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+            rc = 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        if rc:
+            raise typer.Exit(rc)
+
+
+def ui_command(uri: str, artifacts: str, host: str, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        uri,
+        "--default-artifact-root",
+        artifacts,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+
+
+def _check_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError as err:
+            raise ConfigError(
+                f"cannot listen on {host}:{port} ({err.strerror}); pick another --port"
+            ) from None
+
+
+def _hooks(bar):
+    from benchmarks.pipeline import Progress as TrainProgress
+    from benchmarks.trained import Hooks
+
+    sweep_task = bar.add_task("sweep", total=None, info="")
+    train_task = bar.add_task("train", total=None, info="", visible=False)
+    work_task = bar.add_task("predict", total=None, info="", visible=False)
+
+    def on_child_start(child, i, total, cached):
+        bar.update(sweep_task, completed=i, total=total, info=child.run_name)
+        bar.update(train_task, visible=False)
+        bar.update(work_task, visible=False)
+
+    def on_child_end(child, status, seconds):
+        bar.advance(sweep_task)
+        if status != "CACHED":
+            style = "green" if status == "FINISHED" else "red"
+            bar.console.print(f"[{style}]{status:8}[/] {child.run_name} ({seconds:.1f} s)")
+
+    def on_step(step, total, terms):
+        bar.update(
+            train_task,
+            completed=step,
+            total=total,
+            visible=True,
+            info=f"loss {terms.get('loss', float('nan')):.4f}",
+        )
+
+    def on_eval(done, total):
+        bar.update(
+            work_task, description="evaluate", completed=done, total=total, visible=True, info=""
+        )
+
+    def on_work(desc, done, total):
+        bar.update(work_task, description=desc, completed=done, total=total, visible=True, info="")
+
+    return Hooks(
+        train=TrainProgress(on_step, on_eval),
+        on_work=on_work,
+        on_child_start=on_child_start,
+        on_child_end=on_child_end,
+    )
+
+
+def _summary(res) -> None:
+    counts: dict[str, int] = {}
+    for r in res.results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    parts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(counts.items()))
+    console.print(
+        f"{res.experiment}: {len(res.results)} children ({parts}); "
+        f"{len(res.plan.skipped)} cells skipped; MLflow {res.tracking_uri}"
+    )
+    for r in res.failed:
+        err_console.print(f"FAILED {r.child.run_name}: {r.error}", markup=False)

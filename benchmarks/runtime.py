@@ -1,0 +1,124 @@
+"""Timing children: Table IV (LDSeg per image at K=1000 vs K=2 on each dataset) and Fig. 6b
+(per-image latency and peak memory vs image size for the diffusion methods and ResUNet).
+
+Both use **untrained** weights (seeded initialisation): the cost of a forward pass does not
+depend on the values of the weights, so no training is needed, and the runs say so
+(tag ``weights=untrained``). One image per call (batch 1), timed by
+:func:`benchmarks.timing.time_callable` (warm-up, repeats, median, CUDA synchronisation, peak
+memory) in the same process for every method.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+from typing import Any
+
+import torch
+
+from benchmarks.experiments import Child
+from benchmarks.methods import build_method, method_config
+from benchmarks.timing import time_callable
+from benchmarks.trained import ChildContext, ChildOutput, resolved_config
+
+
+def _method_config(method: str, dataset: str, size: tuple[int, ...], ctx: ChildContext):
+    from benchmarks.data import get_info
+
+    info = get_info(dataset)
+    mcfg = method_config(method, ctx.profile.method_overrides(method, info.spatial_dims), info)
+    if "patch_size" in getattr(mcfg, "__dataclass_fields__", {}):
+        mcfg = replace(mcfg, patch_size=tuple(size))
+    return info, mcfg
+
+
+def _size(child: Child, ctx: ChildContext) -> tuple[int, ...]:
+    if "size" in child.settings:
+        from benchmarks.data import get_info
+
+        return (int(child.settings["size"]),) * get_info(child.dataset).spatial_dims
+    return tuple(ctx.profile.dataset(child.dataset).size)
+
+
+def describe(child: Child, ctx: ChildContext) -> dict[str, Any]:
+    size = _size(child, ctx)
+    if child.kind == "table4":
+        spec = ctx.job_spec(child.method, child.dataset, child.seed)
+        cfg = resolved_config(spec, ctx.profile)
+        cfg.pop("train", None)
+    else:
+        _, mcfg = _method_config(child.method, child.dataset, size, ctx)
+        cfg = {
+            "method": json.loads(json.dumps(asdict(mcfg), default=str)),
+            "dataset": {"name": child.dataset},
+        }
+    cfg["eval"] = asdict(
+        ctx.profile.eval_config(
+            child.method, num_inference_steps=child.settings["num_inference_steps"]
+        )
+    )
+    cfg["timing"] = {
+        "warmup": ctx.settings.timing_warmup,
+        "repeats": ctx.settings.timing_repeats,
+        "batch": 1,
+        "size": list(size),
+        "weights": "untrained",
+        "device": ctx.device,
+        "torch_threads": torch.get_num_threads(),
+    }
+    return cfg
+
+
+def run_timing(child: Child, ctx: ChildContext) -> ChildOutput:
+    size = _size(child, ctx)
+    info, mcfg = _method_config(child.method, child.dataset, size, ctx)
+    if child.kind == "table4":  # the job's own method config (profile size, patch size)
+        spec = ctx.job_spec(child.method, child.dataset, child.seed)
+        from benchmarks.pipeline import job_configs
+
+        info, mcfg = job_configs(spec, ctx.profile)["_objects"]
+    k = int(child.settings["num_inference_steps"])
+    ev = ctx.profile.eval_config(child.method, num_inference_steps=k)
+    torch.manual_seed(0)
+    method = build_method(child.method, mcfg, info).to(ctx.device).eval()
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, info.in_channels, *size, generator=g).to(ctx.device)
+    total = ctx.settings.timing_warmup + ctx.settings.timing_repeats
+    calls = [0]
+
+    def fn():
+        out = method.predict(
+            x,
+            num_inference_steps=k,
+            sampler=ev.sampler,
+            num_samples=1,
+            generator=torch.Generator().manual_seed(ev.seed),
+        )
+        calls[0] += 1
+        if ctx.hooks:
+            ctx.hooks.work(f"time K={k} {'x'.join(map(str, size))}", calls[0], total)
+        return out
+
+    res = time_callable(
+        fn,
+        warmup=ctx.settings.timing_warmup,
+        repeats=ctx.settings.timing_repeats,
+        device=ctx.device,
+    )
+    path = ctx.workdir / "timing.json"
+    path.write_text(json.dumps(res.to_dict(), indent=2))
+    metrics = {
+        k_: v
+        for k_, v in res.to_dict().items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    if res.peak_memory_bytes is not None:
+        metrics["peak_memory_mb"] = res.peak_memory_bytes / 2**20
+    metrics.update(
+        num_inference_steps=k,
+        size=size[-1],
+        num_parameters=sum(p.numel() for p in method.parameters()),
+    )
+    return ChildOutput(
+        metrics, [(path, None)], {"weights": "untrained", "memory_source": res.memory_source}
+    )

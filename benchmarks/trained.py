@@ -1,0 +1,188 @@
+"""Shared trained models: a train job is identified by the hash of its resolved config and lives
+in ``<out_root>/jobs/<hash>/``; :func:`ensure_trained` resumes or finishes it, so every
+experiment that needs the same model (tables, steps, robustness, uncertainty) reuses it.
+
+The hash covers what determines the weights: the job (method, dataset, profile, seed, folder
+path), the dataset settings, the method config and the training config. It leaves out where the
+data root is and which device trains (a model trained on CUDA is reused on CPU). The evaluation
+config is not part of it: a finished job whose stored evaluation config differs is only
+re-evaluated (``run_job`` on a finished checkpoint does exactly that).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.pipeline import JobSpec, Progress, job_configs, load_trained, run_job
+from benchmarks.profiles import Profile
+
+log = logging.getLogger(__name__)
+
+
+def stable_hash(obj: Any, n: int = 16) -> str:
+    blob = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:n]
+
+
+def resolved_config(spec: JobSpec, profile: Profile) -> dict[str, Any]:
+    """``job_configs`` without the Python objects (what is logged as params)."""
+    cfg = job_configs(spec, profile)
+    cfg.pop("_objects", None)
+    return json.loads(json.dumps(cfg, default=str))
+
+
+def train_identity(config: dict[str, Any]) -> dict[str, Any]:
+    job = {k: v for k, v in config["job"].items() if k not in ("device", "data_root")}
+    return {
+        "job": job,
+        "dataset": config["dataset"],
+        "method": config["method"],
+        "train": config["train"],
+    }
+
+
+def train_hash(spec: JobSpec, profile: Profile) -> str:
+    return stable_hash(train_identity(resolved_config(spec, profile)))
+
+
+@dataclass(frozen=True)
+class TrainedJob:
+    spec: JobSpec
+    hash: str
+    dir: Path
+    metrics: dict[str, Any]
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.dir / "checkpoint.pt"
+
+
+def ensure_trained(
+    spec: JobSpec, profile: Profile, out_root: Path, *, progress: Progress | None = None
+) -> TrainedJob:
+    """Train (or resume, or just read back) the job ``spec`` under ``profile``."""
+    config = resolved_config(spec, profile)
+    h = stable_hash(train_identity(config))
+    out = Path(out_root) / "jobs" / h
+    done = _read_done(out, config)
+    if done is not None:
+        log.info(
+            "reusing trained job %s (%s on %s, seed %d)", h, spec.method, spec.dataset, spec.seed
+        )
+        return TrainedJob(spec, h, out, done)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "identity.json").write_text(json.dumps(train_identity(config), indent=2))
+    metrics = run_job(spec, profile, out, progress=progress)
+    if not metrics.get("finished"):
+        raise RuntimeError(f"train job {h} stopped at step {metrics.get('step')}")
+    return TrainedJob(spec, h, out, metrics)
+
+
+def _read_done(out: Path, config: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        metrics = json.loads((out / "metrics.json").read_text())
+        stored = json.loads((out / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not metrics.get("finished") or not (out / "checkpoint.pt").is_file():
+        return None
+    if stored.get("eval") != config["eval"]:
+        return None  # same weights, other evaluation settings: re-evaluate
+    return metrics
+
+
+class Cache:
+    """Loaded models and test splits, kept for the length of a sweep (small LRU for models)."""
+
+    def __init__(self, max_models: int = 3) -> None:
+        self.models: OrderedDict[tuple, Any] = OrderedDict()
+        self.splits: dict[tuple, Any] = {}
+        self.max_models = max_models
+
+    def model(self, checkpoint: Path, device: str):
+        key = (str(checkpoint), device)
+        if key in self.models:
+            self.models.move_to_end(key)
+            return self.models[key]
+        value = load_trained(checkpoint, device=device)
+        self.models[key] = value
+        while len(self.models) > self.max_models:
+            self.models.popitem(last=False)
+        return value
+
+    def test_split(self, spec: JobSpec, profile: Profile):
+        """The test split exactly as ``run_job`` builds it."""
+        from benchmarks.data import load_split
+
+        ds = profile.dataset(spec.dataset)
+        key = (spec.dataset, spec.seed, spec.data_root, spec.data_path, json.dumps(asdict(ds)))
+        if key not in self.splits:
+            self.splits[key] = load_split(
+                spec.dataset,
+                "test",
+                augment=False,
+                root=spec.data_root,
+                size=tuple(ds.size),
+                seed=spec.seed,
+                path=spec.data_path,
+                limit=ds.limit,
+                val_fraction=ds.val_fraction,
+            )
+        return self.splits[key]
+
+
+# -- what every child job gets and returns -----------------------------------------------------
+@dataclass
+class Hooks:
+    """Callbacks a front end may pass (the CLI draws Rich bars); all optional."""
+
+    train: Progress | None = None  # training steps / test-set evaluation of a train job
+    on_work: Any = None  # (description, done, total): sampling loops, timing repeats
+    on_child_start: Any = None  # (child, index, total, cached)
+    on_child_end: Any = None  # (child, status, seconds)
+
+    def work(self, description: str, done: int, total: int) -> None:
+        if self.on_work is not None:
+            self.on_work(description, done, total)
+
+
+@dataclass
+class ChildContext:
+    profile: Profile
+    settings: Any  # experiments.ExperimentSettings
+    out_root: Path
+    workdir: Path  # scratch folder for this child's artifact files
+    device: str = "cpu"
+    data_root: str | None = None
+    cache: Cache | None = None
+    hooks: Hooks | None = None
+
+    def job_spec(self, method: str, dataset: str, seed: int) -> JobSpec:
+        return JobSpec(
+            method=method,
+            dataset=dataset,
+            profile=self.profile.name,
+            seed=seed,
+            device=self.device,
+            data_root=self.data_root,
+        )
+
+
+@dataclass
+class ChildOutput:
+    metrics: dict[str, float]
+    artifacts: list[tuple[Path, str | None]]  # (local file, artifact folder)
+    tags: dict[str, str]
+    params: dict[str, Any] | None = None  # extra params beyond the described config
+
+
+def numeric(d: dict[str, Any]) -> dict[str, float]:
+    return {
+        k: float(v) for k, v in d.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    }

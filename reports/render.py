@@ -1,0 +1,334 @@
+"""``bench report NAME``: a finished sweep -> ``<root>/NAME/`` with ``report.md`` (measured
+numbers beside the paper's), ``NAME.csv`` (the long numbers) and PNG figures.
+
+Reads MLflow only (``reports.load``); never trains or predicts. The default root is
+``reports/out`` (``$LDSEG_REPORTS`` or the ``out_dir`` argument override it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.experiments import get_experiment
+from reports import figures
+from reports import paper_numbers as paper
+from reports.load import SweepData, load_sweep
+from reports.tables import (
+    accuracy_table,
+    fmt,
+    summarize,
+    switches,
+    to_markdown,
+    wilcoxon_vs_best,
+)
+
+log = logging.getLogger(__name__)
+REPORTS_ENV = "LDSEG_REPORTS"
+
+
+def report_root(out_dir: str | Path | None = None) -> Path:
+    return Path(out_dir or os.environ.get(REPORTS_ENV) or "reports/out")
+
+
+def render_report(
+    experiment: str,
+    *,
+    tracking_uri: str | None = None,
+    parent_run_id: str | None = None,
+    profile: str | None = None,
+    out_dir: str | Path | None = None,
+    out_root: str | Path | None = None,
+) -> Path:
+    """Render the latest (or the given) sweep of ``experiment``; returns the report folder."""
+    exp = get_experiment(experiment)
+    sweep = load_sweep(
+        experiment,
+        tracking_uri=tracking_uri,
+        parent_run_id=parent_run_id,
+        profile=profile,
+        out_root=out_root,
+    )
+    out = report_root(out_dir) / experiment
+    out.mkdir(parents=True, exist_ok=True)
+    body, long = RENDERERS[exp.kind](sweep, exp, out)
+    md = [f"# {exp.name}: {exp.title}", "", *_header(sweep, exp), "", *body, "", *_footer(sweep)]
+    (out / "report.md").write_text("\n".join(md) + "\n")
+    long.to_csv(out / f"{experiment}.csv", index=False)
+    return out
+
+
+def _header(sweep: SweepData, exp) -> list[str]:
+    t = sweep.tags
+    lines = [
+        f"- paper: {exp.paper}",
+        f"- profile: `{sweep.profile}`; device: {t.get('device', '?')} "
+        f"({t.get('env.device', '?')}, {t.get('env.cpu', '')}); git {t.get('git_sha', '?')[:10]}",
+        f"- MLflow sweep run: `{sweep.parent_run_id}` ({len(sweep.runs)} finished children)",
+    ]
+    if exp.kind in ("accuracy", "steps", "robustness", "uncertainty"):
+        lines.append(
+            "- numbers: mean ± 95% CI over seeds (Student t); with one seed the mean "
+            "and `n=1`. Paper numbers: as published (paper's data, A100)."
+        )
+    return lines
+
+
+def _footer(sweep: SweepData) -> list[str]:
+    lines = []
+    if len(sweep.runs):
+        ld = sweep.runs[sweep.runs["method"] == "ldseg"]["run_id"].tolist()
+        sw = switches(sweep.params, ld)
+        if sw:
+            lines += [
+                "## Settings that produced LDSeg's numbers",
+                "",
+                *[f"- `{k}` = {v}" for k, v in sw.items()],
+                "",
+            ]
+    if sweep.failed:
+        lines += ["## Failed children (not in the tables)", ""]
+        lines += [
+            f"- {c['method']} on {c['dataset']} (seed {c['seed']}): {c['error']}"
+            for c in sweep.failed
+        ]
+    return lines
+
+
+# -- accuracy tables ---------------------------------------------------------------------------
+def _accuracy(sweep: SweepData, exp, out: Path):
+    runs, body, longs = sweep.runs, [], []
+    datasets = list(exp.datasets)
+    for ds in datasets:
+        table, long = accuracy_table(runs, ds, exp.name, sweep.skipped, sweep.failed)
+        body += [f"## {paper.label(ds)}", "", to_markdown(table), ""]
+        if not len(long):
+            continue
+        longs.append(long)
+        multi = paper.per_class(ds) is not None and exp.name in ("table1", "table3")
+        metric = "dsc_combined" if multi else "dsc"
+        figures.accuracy_bars(
+            long, out / f"{ds}_dsc.png", f"{exp.name}: {paper.label(ds)}", metric=metric
+        )
+        body.append(f"![DSC]({ds}_dsc.png)")
+        body += _wilcoxon(sweep, ds)
+        q = _qualitative(sweep, ds, out / f"{ds}_qualitative.png", f"{exp.name}: {paper.label(ds)}")
+        if q:
+            body += ["", f"![qualitative]({q.name})", ""]
+    return body, pd.concat(longs) if longs else pd.DataFrame()
+
+
+def _wilcoxon(sweep: SweepData, dataset: str) -> list[str]:
+    runs = sweep.runs[sweep.runs["dataset"] == dataset]
+    if runs.empty or runs["seed"].nunique() < 2:
+        return [
+            "",
+            "Paired Wilcoxon test: needs >= 2 seeds (this sweep has "
+            f"{runs['seed'].nunique() if len(runs) else 0}).",
+        ]
+    frames: dict[str, list[pd.DataFrame]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in runs.itertuples():
+            p = sweep.artifact(r.run_id, "per_case.csv", Path(tmp) / r.run_id)
+            if p is not None:
+                frames.setdefault(r.method, []).append(pd.read_csv(p))
+    res = wilcoxon_vs_best(frames)
+    if res is None:
+        return ["", "Paired Wilcoxon test: LDSeg or a baseline is missing."]
+    return [
+        "",
+        f"Paired Wilcoxon signed-rank test over {res['n_cases']} test cases (per-case "
+        f"DSC averaged over seeds): {paper.display(res['method'])} "
+        f"{res['mean_ldseg']:.3f} vs best other method "
+        f"{paper.display(res['baseline'])} {res['mean_baseline']:.3f}, median "
+        f"difference {res['median_diff']:+.3f}, W = {res['statistic']:.1f}, "
+        f"p = {res['p_value']:.3g}.",
+    ]
+
+
+def _qualitative(sweep: SweepData, dataset: str, path: Path, title: str) -> Path | None:
+    runs = sweep.runs[sweep.runs["dataset"] == dataset].sort_values("seed")
+    cases = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for method, g in runs.groupby("method", sort=False):
+            r = g.iloc[0]
+            p = sweep.artifact(r["run_id"], "qualitative.npz", Path(tmp) / r["run_id"])
+            if p is not None:
+                cases[method] = dict(np.load(p, allow_pickle=False))
+    if not cases:
+        return None
+    order = sorted(cases, key=lambda m: (m == "ldseg", m))
+    return figures.qualitative_grid({m: cases[m] for m in order}, path, title)
+
+
+# -- steps -------------------------------------------------------------------------------------
+def _steps(sweep: SweepData, exp, out: Path):
+    runs = sweep.runs.rename(columns={"setting.num_inference_steps": "K"})
+    if runs.empty:
+        return ["No finished runs."], pd.DataFrame()
+    long = summarize(runs, ["dsc", "iou"], ["method", "dataset", "K"])
+    dsc = long[long["metric"] == "dsc"].sort_values("K")
+    rows = []
+    for (m, ds), g in dsc.groupby(["method", "dataset"], sort=False):
+        row = {"method": paper.display(m), "dataset": ds}
+        row.update({f"K={int(r.K)}": fmt(r.mean, r.ci95, int(r.n)) for r in g.itertuples()})
+        best = g.loc[g["mean"].idxmax()]
+        row["K at max DSC"] = int(best["K"])
+        within = g[g["mean"] >= best["mean"] - 0.01]
+        row["min K within 0.01 of max"] = int(within["K"].min())
+        row["paper (GlaS)"] = paper.STEPS_FOR_MAX_DSC.get(m, "-") if ds == "glas" else "-"
+        rows.append(row)
+    figures.steps_curve(dsc, out / "steps.png", "DSC vs sampling steps (trained models reused)")
+    body = [
+        "Paper: with DDIM, K = 2 gives LDSeg's maximum DSC on every dataset (Fig. 5); on "
+        "GlaS LSegDiff needs 10 and MedSegDiff 700 (Fig. 6a). The step lists here are the "
+        "profile's (capped for small profiles).",
+        "",
+        to_markdown(pd.DataFrame(rows)),
+        "",
+        "![steps](steps.png)",
+    ]
+    return body, long
+
+
+# -- Table IV ----------------------------------------------------------------------------------
+def _table4(sweep: SweepData, exp, out: Path):
+    runs = sweep.runs.rename(columns={"setting.num_inference_steps": "K"})
+    if runs.empty:
+        return ["No finished runs."], pd.DataFrame()
+    rows = []
+    for ds, g in runs.groupby("dataset", sort=False):
+        t = {int(r.K): r.median_s for r in g.itertuples()}
+        ref = paper.TABLE4_RUNTIME.get(paper.PAPER_DATASET.get(ds, ""), {})
+        ks = sorted(t, reverse=True)
+        row = {"dataset": paper.label(ds)}
+        row.update({f"K={k} (s)": f"{t[k]:.4f}" for k in ks})
+        if len(ks) >= 2:
+            row[f"ratio K={ks[0]}/K={ks[-1]}"] = f"{t[ks[0]] / t[ks[-1]]:.1f}"
+        row.update({f"paper K={k} (s)": ref.get(k, "-") for k in (1000, 2)})
+        if ref:
+            row["paper ratio"] = f"{ref[1000] / ref[2]:.0f}"
+        rows.append(row)
+    figures.table4_bars(runs, out / "table4.png", "LDSeg seconds per image")
+    device = sweep.tags.get("env.device", "?")
+    body = [
+        f"Per-image LDSeg latency (batch 1, median of the timed repeats after warm-up) on "
+        f"**{device}** with **untrained weights** (the cost does not depend on the weight "
+        f"values). Paper: {paper.TABLE4_DEVICE}, ~{paper.SPEEDUP_CLAIM}x reduction.",
+        "",
+        to_markdown(pd.DataFrame(rows)),
+        "",
+        "![table4](table4.png)",
+    ]
+    cols = ["method", "dataset", "K", "median_s", "p90_s", "peak_memory_mb"]
+    return body, runs[[c for c in cols if c in runs]]
+
+
+# -- runtime (Fig. 6b) -------------------------------------------------------------------------
+def _runtime(sweep: SweepData, exp, out: Path):
+    runs = sweep.runs.rename(columns={"setting.size": "size", "setting.num_inference_steps": "K"})
+    if runs.empty:
+        return ["No finished runs."], pd.DataFrame()
+    runs = runs.sort_values(["size", "method"])
+    ref = runs[runs["method"] == "ldseg"].set_index("size")["median_s"]
+    runs["ratio_vs_ldseg"] = [
+        r.median_s / ref[r.size] if r.size in ref else np.nan for r in runs.itertuples()
+    ]
+    rows = [
+        {
+            "size": int(r.size),
+            "method": paper.display(r.method),
+            "K": int(r.K),
+            "median s/image": f"{r.median_s:.4f}",
+            "peak memory (MiB)": f"{getattr(r, 'peak_memory_mb', np.nan):.0f}",
+            "x LDSeg": f"{r.ratio_vs_ldseg:.2f}" if np.isfinite(r.ratio_vs_ldseg) else "-",
+        }
+        for r in runs.itertuples()
+    ]
+    figures.runtime_curves(runs, out / "runtime.png", "Per-image latency and peak memory vs size")
+    device = sweep.tags.get("env.device", "?")
+    body = [
+        f"Per-image latency (batch 1, median after warm-up) and peak memory vs image size, "
+        f"all methods in the same process on **{device}**, **untrained weights**, the same "
+        f"K for every diffusion method (Res-Unet: one deterministic forward pass). CPU "
+        f"peak memory is the process's peak RSS (an upper bound). Paper (Fig. 6b): LDSeg "
+        f"and LSegDiff stay nearly flat, SDF-DDPM and MedSegDiff grow steeply.",
+        "",
+        to_markdown(pd.DataFrame(rows)),
+        "",
+        "![runtime](runtime.png)",
+    ]
+    return body, runs
+
+
+# -- robustness (Fig. 8a) ----------------------------------------------------------------------
+def _robustness(sweep: SweepData, exp, out: Path):
+    runs = sweep.runs.rename(columns={"setting.sigma": "sigma"})
+    if runs.empty:
+        return ["No finished runs."], pd.DataFrame()
+    long = summarize(runs, ["dsc", "iou"], ["method", "dataset", "sigma"])
+    dsc = long[long["metric"] == "dsc"].sort_values("sigma")
+    rows = []
+    for (m, ds), g in dsc.groupby(["method", "dataset"], sort=False):
+        row = {"method": paper.display(m), "dataset": ds}
+        row.update({f"sigma={r.sigma:g}": fmt(r.mean, r.ci95, int(r.n)) for r in g.itertuples()})
+        rows.append(row)
+    figures.robustness_curve(dsc, out / "robustness.png", "DSC vs added Gaussian noise")
+    body = [
+        "Test images perturbed as I + N(0, sigma) with sigma the noise **standard "
+        "deviation**, then clipped to [0, 1]; the noise of each test case is seeded, so "
+        "every method sees the same noisy images. Trained models reused (no retraining). "
+        "Paper (Fig. 8a): LDSeg keeps its DSC up to sigma = 0.2, Res-Unet drops sharply.",
+        "",
+        to_markdown(pd.DataFrame(rows)),
+        "",
+        "![robustness](robustness.png)",
+    ]
+    return body, long
+
+
+# -- uncertainty (Fig. 10) ---------------------------------------------------------------------
+def _uncertainty(sweep: SweepData, exp, out: Path):
+    runs = sweep.runs
+    if runs.empty:
+        return ["No finished runs."], pd.DataFrame()
+    metrics = ["auroc", "auroc_case_mean", "error_rate", "sd_mean"]
+    long = summarize(runs, metrics, ["method", "dataset"])
+    rows = []
+    for (m, ds), g in long.groupby(["method", "dataset"], sort=False):
+        row = {"method": paper.display(m), "dataset": paper.label(ds)}
+        row.update({r.metric: fmt(r.mean, r.ci95, int(r.n)) for r in g.itertuples()})
+        row["N samples"] = int(runs[runs["dataset"] == ds]["setting.num_samples"].iloc[0])
+        rows.append(row)
+    body = [
+        "AUROC of the per-pixel SD over N samples as a detector of misclassified pixels "
+        "(pixels where the mean segmentation's label is wrong), pooled over the evaluated "
+        "test cases (`auroc`) and averaged per case (`auroc_case_mean`). The paper shows "
+        "the maps (Fig. 10) but reports no AUROC.",
+        "",
+        to_markdown(pd.DataFrame(rows)),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        for ds, g in runs.sort_values("seed").groupby("dataset", sort=False):
+            r = g.iloc[0]
+            p = sweep.artifact(r["run_id"], "uncertainty_maps.npz", Path(tmp) / r["run_id"])
+            if p is not None:
+                name = f"{ds}_uncertainty.png"
+                figures.uncertainty_figure(p, out / name, f"{paper.label(ds)}")
+                body += ["", f"![uncertainty]({name})"]
+    return body, long
+
+
+RENDERERS = {
+    "accuracy": _accuracy,
+    "steps": _steps,
+    "table4": _table4,
+    "runtime": _runtime,
+    "robustness": _robustness,
+    "uncertainty": _uncertainty,
+}
