@@ -364,3 +364,9 @@ def test_image_downsampler_is_nearest_and_keeps_channels():
 def test_ablation_refuses_settings_of_the_replaced_encoder():
     with pytest.raises(ConfigError, match="label_encoder"):
         build_method("ldseg-ld", method_config("ldseg-ld", tiny("ldseg", 2), info(2)), info(2))
+
+
+def test_partial_sampler_override_keeps_pixel_defaults():
+    cfg = method_config("medsegdiff", {"sampler": {"num_inference_steps": 10}}, info(2))
+    assert cfg.sampler.num_inference_steps == 10
+    assert cfg.sampler.x0_processing == "clip" and cfg.sampler.x0_clip == 1.0
