@@ -1,0 +1,110 @@
+"""`folder`: any directory given as `path` with images/ and masks/ (or labels/).
+
+- Pairs are matched by file stem (case1.png <-> case1.png, case1.nii.gz <-> case1.nii.gz);
+  PNG / BMP / JPEG / TIFF / NIfTI; all files 2D or all 3D.
+- Masks: {0, 255} or {0, 1} are binary -> {0, 1}; anything else is read as class indices, and
+  num_classes = max label + 1 over the folder (at least 2).
+- Split: when every file name starts with train / val / test (train_1, testA_3, val_07 ...) those
+  prefixes are the split; otherwise a seeded 80/20 train/test split of the cases (see splits.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from benchmarks.data.base import Case, DatasetInfo, Sample, Source
+from benchmarks.data.readers import read_array
+from benchmarks.data.validate import (
+    as_image,
+    as_label,
+    check_same_dims,
+    check_same_shape,
+    pair_files,
+)
+from benchmarks.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+PREFIXES = ("train", "val", "test")
+
+
+def prefix_split(stem: str) -> str | None:
+    low = stem.lower()
+    return next((p for p in PREFIXES if low.startswith(p)), None)
+
+
+class FolderSource(Source):
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.folder = folder
+        masks = folder / "masks"
+        if not masks.exists() and (folder / "labels").is_dir():
+            masks = folder / "labels"
+        self.pairs = pair_files(folder / "images", masks)
+        self.spatial_dims = check_same_dims([p for _, im, mk in self.pairs for p in (im, mk)])
+        splits = [prefix_split(stem) for stem, _, _ in self.pairs]
+        self.use_prefixes = all(s is not None for s in splits)
+        self.notes.append(
+            "split from train_/val_/test_ file-name prefixes"
+            if self.use_prefixes
+            else "no train_/test_ prefixes: seeded 80/20 split of the cases"
+        )
+        self.info = self._scan()
+
+    def _scan(self) -> DatasetInfo:
+        """Channels from the first image, num_classes from every mask."""
+        first = self.pairs[0][1]
+        channels = as_image(read_array(first, "image")[0], first).shape[0]  # alpha dropped
+        top = 1
+        for _, _, mask in self.pairs:
+            arr, _ = read_array(mask, "mask")
+            top = max(top, int(as_label(arr, mask, "labels").max()))
+        k = top + 1
+        names = (
+            ("background", "foreground")
+            if k == 2
+            else ("background",) + tuple(f"class{i}" for i in range(1, k))
+        )
+        return DatasetInfo(
+            name="folder",
+            spatial_dims=self.spatial_dims,
+            in_channels=channels,
+            num_classes=k,
+            class_names=names,
+            combined=None if k == 2 else tuple(range(1, k)),
+            combined_name=None if k == 2 else "foreground",
+            synthetic=False,
+            description=f"image folder {self.folder}",
+            needs_root=False,
+        )
+
+    def cases(self) -> list[Case]:
+        return [
+            Case(stem, stem, prefix_split(stem) if self.use_prefixes else None, im, mk)
+            for stem, im, mk in self.pairs
+        ]
+
+    def load(self, cases: Sequence[Case], size: tuple[int, ...] | None) -> Iterator[Sample]:
+        for case in cases:
+            image, _ = read_array(case.image, "image")
+            image = as_image(image, case.image)
+            if image.shape[0] != self.info.in_channels:
+                raise DataError(
+                    f"{case.image}: {image.shape[0]} channel(s) but the folder's first image "
+                    f"has {self.info.in_channels}"
+                )
+            arr, _ = read_array(case.mask, "mask")
+            label = as_label(arr, case.mask, "labels", num_classes=self.info.num_classes)
+            check_same_shape(image, label, case.image, case.mask)
+            yield Sample(case.case_id, image, label)
+
+
+def open_folder(root=None, path=None, seed: int = 0) -> FolderSource:
+    if path is None:
+        raise ConfigError("dataset 'folder' needs path=DIR (--path DIR) holding images/ and masks/")
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"{folder}: folder not found")
+    return FolderSource(folder)

@@ -1,0 +1,126 @@
+"""The dataset registry: name -> entry, `get_info` and `load_split`.
+
+    >>> ds = load_split("glas", "train", size=(128, 128), augment=True)
+    >>> batch = ds.batch(range(8), aug_seed=step)      # {"image", "label", "case_id"}
+
+`load_split` decodes, validates and resizes every case of the split once and returns an
+in-memory SegDataset; an epoch never touches a file again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from benchmarks.data import folder, glas, knee, synthetic
+from benchmarks.data.base import DatasetEntry, DatasetInfo, Source
+from benchmarks.data.dataset import SegDataset
+from benchmarks.data.splits import select
+from benchmarks.data.transforms import resize_image, resize_label
+from benchmarks.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def _entry(info: DatasetInfo, opener) -> DatasetEntry:
+    return DatasetEntry(info.name, info.description, info.needs_root, info.synthetic, opener, info)
+
+
+DATASETS: dict[str, DatasetEntry] = {
+    "glas": _entry(glas.GLAS_INFO, glas.open_glas),
+    "knee3d": _entry(knee.KNEE3D_INFO, knee.open_knee3d),
+    "knee2d": _entry(knee.KNEE2D_INFO, knee.open_knee2d),
+    "echo-synth": _entry(synthetic.ECHO_INFO, synthetic.open_echo),
+    "synth2d": _entry(synthetic.SYNTH2D_INFO, synthetic.open_synth2d),
+    "synth3d": _entry(synthetic.SYNTH3D_INFO, synthetic.open_synth3d),
+    "folder": DatasetEntry(
+        "folder",
+        "any directory with images/ and masks/ (--path DIR); classes read from the masks",
+        needs_root=False,
+        synthetic=False,
+        open=folder.open_folder,
+        info=None,
+    ),
+}
+
+
+def get_entry(name: str) -> DatasetEntry:
+    """The registered entry; an unknown name raises ConfigError listing the valid names."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}"
+        ) from None
+
+
+def open_source(name: str, *, root=None, path=None, seed: int = 0) -> Source:
+    """Locate a dataset (data root or `path`) and list its files, without decoding them."""
+    return get_entry(name).open(root, path, seed)
+
+
+def get_info(name: str, path: str | None = None) -> DatasetInfo:
+    """Static info of a dataset; `folder` reads its masks (under `path`) to count the classes."""
+    entry = get_entry(name)
+    if entry.info is not None:
+        return entry.info
+    return open_source(name, path=path).info
+
+
+def _check_size(info: DatasetInfo, size: Sequence[int]) -> tuple[int, ...]:
+    size = tuple(int(s) for s in size)
+    if len(size) != info.spatial_dims or min(size) < 1:
+        axes = "(H, W)" if info.spatial_dims == 2 else "(D, H, W)"
+        raise ConfigError(f"{info.name} is {info.spatial_dims}D: size must be {axes}, got {size}")
+    return size
+
+
+def load_split(
+    name: str,
+    split: str,
+    *,
+    root=None,
+    size: Sequence[int],
+    augment: bool = False,
+    seed: int = 0,
+    val_fraction: float = 0.0,
+    path=None,
+    fold: int | None = None,
+    num_folds: int | None = None,
+    limit: int | None = None,
+) -> SegDataset:
+    """One split of a dataset, decoded, validated and resized to `size`, cached in memory.
+
+    seed: seeds the synthetic generators only; splits use a fixed seed (see splits.py).
+    val_fraction: carve "val" out of the training cases (by group); "train" then excludes it.
+    fold / num_folds: k-fold by group (knee: by volume) instead of the default split.
+    limit: keep the first N cases of the split (natural order), for fast tests.
+    """
+    start = time.perf_counter()
+    source = open_source(name, root=root, path=path, seed=seed)
+    size = _check_size(source.info, size)
+    cases = select(source.cases(), split, val_fraction=val_fraction, fold=fold, num_folds=num_folds)
+    if limit is not None:
+        cases = cases[: max(0, int(limit))]
+    if not cases:
+        raise ConfigError(f"{name}: split {split!r} has no cases")
+    images = torch.empty((len(cases), source.info.in_channels, *size), dtype=torch.float32)
+    labels = torch.empty((len(cases), 1, *size), dtype=torch.uint8)
+    for i, sample in enumerate(source.load(cases, size)):
+        images[i] = resize_image(torch.from_numpy(sample.image), size)
+        labels[i] = resize_label(torch.from_numpy(sample.label[None].astype(np.uint8)), size)
+    log.info(
+        "%s/%s: %d cases at %s in %.1fs",
+        name,
+        split,
+        len(cases),
+        size,
+        time.perf_counter() - start,
+    )
+    return SegDataset(
+        source.info, [c.case_id for c in cases], images, labels, split=split, augment=augment
+    )
