@@ -118,6 +118,17 @@ def method_config(name: str, overrides: Mapping[str, Any] | None, info) -> Any:
     return from_dict(spec.config_cls, merge(derived, dict(overrides or {})), where=name)
 
 
+def train_defaults(name: str) -> dict[str, Any]:
+    """A method family's own optimiser defaults (``TRAIN_DEFAULTS`` in its module), e.g. the
+    nnU-Net recipe; the profile's ``[method_train.NAME]`` still wins."""
+    _load()
+    for module in METHOD_MODULES:
+        defaults = getattr(importlib.import_module(module), "TRAIN_DEFAULTS", {})
+        if name in defaults:
+            return dict(defaults[name])
+    return {}
+
+
 def build_method(name: str, config: Any, info) -> nn.Module:
     return get_spec(name).build(config, info)
 

@@ -57,8 +57,11 @@ def job_configs(spec: JobSpec, profile: Profile) -> dict[str, Any]:
     ds = profile.dataset(spec.dataset)
     overrides = profile.method_overrides(spec.method, info.spatial_dims)
     mcfg = method_config(spec.method, overrides, info)
-    if "patch_size" in getattr(mcfg, "__dataclass_fields__", {}):
+    fields = getattr(mcfg, "__dataclass_fields__", {})
+    if "patch_size" in fields:  # nnU-Net's plan is derived from the training patch size
         mcfg = replace(mcfg, patch_size=tuple(ds.size))
+    if "train_steps" in fields:  # two-stage methods place their stage switch in the budget
+        mcfg = replace(mcfg, train_steps=profile.train_config(spec.method).steps)
     return {
         "job": asdict(spec),
         "dataset": {"name": info.name, **asdict(ds)},
@@ -91,6 +94,7 @@ def run_job(spec: JobSpec, profile: Profile, out_dir: Path, *, progress: Progres
     torch.manual_seed(spec.seed)  # initial weights
     method = build_method(spec.method, mcfg, info)
     meta = {"method_name": spec.method, "method_config": cfgs["method"],
+            "job_size": list(ds.size),
             "dataset_info": _info_dict(info), "job": cfgs["job"], "eval_config": asdict(eval_cfg)}
     trainer = Trainer(method, train_ds, train_cfg, device=spec.device,
                       checkpoint=out_dir / "checkpoint.pt", meta=meta)

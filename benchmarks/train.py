@@ -97,7 +97,8 @@ class Trainer:
         self.sched = make_lr_schedule(self.opt, cfg)
         self.ema = None
         if cfg.ema_decay:
-            self.ema = AveragedModel(method.ema_target(),
+            # use_buffers: BatchNorm statistics and step counters follow the live model
+            self.ema = AveragedModel(method.ema_target(), use_buffers=True,
                                      multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
         self.state = TrainState()
         if checkpoint is not None and Path(checkpoint).exists():
@@ -160,7 +161,7 @@ class Trainer:
         self.sched.step()
         if self.ema is not None:
             self.ema.update_parameters(self.method.ema_target())
-        return {k: float(v) for k, v in terms.items()}
+        return {k: float(v.detach()) for k, v in terms.items()}
 
     def fit(self, *, on_step: Callable[[int, dict], None] | None = None,
             evaluate_curve: Callable[[], dict[str, float]] | None = None,
