@@ -33,19 +33,21 @@ def _fail(exc: BenchError) -> None:
 def list_datasets() -> None:
     """Table of the registered datasets."""
     table = Table(title="datasets")
-    for col in ("name", "dims", "channels", "classes", "combined", "synthetic", "description"):
-        table.add_column(col)
+    for col in ("name", "dims", "ch"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("classes (combined)")
+    table.add_column("synth", no_wrap=True)
+    table.add_column("description")
     for name, entry in DATASETS.items():
         info = entry.info
         if info is None:  # classes depend on the files
-            table.add_row(name, "2/3", "?", "from masks", "-", "no", entry.description)
+            table.add_row(name, "2D/3D", "?", "from the masks", "no", entry.description)
             continue
         table.add_row(
             name,
             f"{info.spatial_dims}D",
             str(info.in_channels),
-            ", ".join(info.class_names),
-            info.combined_name or "-",
+            ", ".join(info.class_names) + (f" ({info.combined_name})" if info.combined else ""),
             "yes" if info.synthetic else "no",
             info.description,
         )
@@ -141,6 +143,9 @@ def draw_case(image: np.ndarray, label: np.ndarray, class_names, title: str, out
             ax.imshow(shown, cmap=None if img.shape[0] == 3 else "gray", vmin=0, vmax=1)
             ax.axis("off")
         row[1].imshow(lab, cmap=cmap, vmin=0, vmax=len(class_names) - 1, interpolation="nearest")
+        for k in range(1, len(class_names)):
+            if (lab == k).any():
+                row[1].contour(lab == k, levels=[0.5], colors=[colours[(k - 1) % 10]], linewidths=1)
     handles = [Patch(color=colours[i % 10], label=n) for i, n in enumerate(class_names[1:])]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles))
     fig.suptitle(title)

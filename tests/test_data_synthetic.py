@@ -45,7 +45,10 @@ def test_synthetic_determinism_and_seed():
     b = load_split("synth2d", "train", size=(24, 24), limit=3, seed=1)
     c = load_split("synth2d", "train", size=(24, 24), limit=3, seed=2)
     assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
-    assert not torch.equal(a.images, c.images)
+    assert not torch.equal(a.images, c.images)  # the seed draws new training cases
+    t1 = load_split("synth2d", "test", size=(24, 24), limit=3, seed=1)
+    t2 = load_split("synth2d", "test", size=(24, 24), limit=3, seed=2)
+    assert torch.equal(t1.images, t2.images)  # ... but never a new test set
 
 
 def test_echo_synth_three_classes_deterministic():

@@ -42,6 +42,12 @@ class FolderSource(Source):
         masks = folder / "masks"
         if not masks.exists() and (folder / "labels").is_dir():
             masks = folder / "labels"
+        for sub in (folder / "images", masks):
+            if not sub.is_dir():
+                raise DataError(
+                    f"{sub}: folder not found (a folder dataset needs {folder}/images and "
+                    f"{folder}/masks, pairs matched by file stem)"
+                )
         self.pairs = pair_files(folder / "images", masks)
         self.spatial_dims = check_same_dims([p for _, im, mk in self.pairs for p in (im, mk)])
         splits = [prefix_split(stem) for stem, _, _ in self.pairs]

@@ -95,7 +95,9 @@ def load_split(
 ) -> SegDataset:
     """One split of a dataset, decoded, validated and resized to `size`, cached in memory.
 
-    seed: seeds the synthetic generators only; splits use a fixed seed (see splits.py).
+    seed: draws the training cases of the synthetic datasets. Nothing else depends on it: test
+        sets, the splits of file datasets and the val carve-out use fixed seeds (splits.py), so
+        every method and every training seed is scored on the same cases.
     val_fraction: carve "val" out of the training cases (by group); "train" then excludes it.
     fold / num_folds: k-fold by group (knee: by volume) instead of the default split.
     limit: keep the first N cases of the split (natural order), for fast tests.

@@ -10,7 +10,8 @@
 
 Cases are generated directly at the requested size from normalised coordinates, so the anatomy of
 a case does not depend on the size (only the pixel noise does). Each case has its own generator
-seeded from (seed, dataset, split, index).
+seeded from (seed, dataset, split, index). `seed` draws the training cases only; the test cases
+are always the same (seed 0), so every training seed is scored on the same test set.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class SyntheticSource(Source):
         self.info, self.generator, self.native_size = info, generator, native_size
         self.n_train, self.n_test, self.seed = n_train, n_test, int(seed)
         self._salt = sum(ord(ch) * 31**i for i, ch in enumerate(info.name)) % (2**31)
-        self.notes.append(f"SYNTHETIC: generated from seed {self.seed}, no files are read")
+        self.notes.append(f"SYNTHETIC: training cases from seed {self.seed}, no files are read")
 
     def cases(self) -> list[Case]:
         out = []
@@ -129,8 +130,9 @@ class SyntheticSource(Source):
     def load(self, cases: Sequence[Case], size: tuple[int, ...] | None) -> Iterator[Sample]:
         size = tuple(size or self.native_size)
         for case in cases:
-            split_code = 0 if case.split == "train" else 1
-            rng = np.random.default_rng([self.seed, self._salt, split_code, case.index])
+            # the test set never depends on the seed: every seed is scored on the same cases
+            split_code, seed = (0, self.seed) if case.split == "train" else (1, 0)
+            rng = np.random.default_rng([seed, self._salt, split_code, case.index])
             image, label = self.generator(rng, size)
             yield Sample(case.case_id, image, label)
 

@@ -85,7 +85,7 @@ def as_image(arr: np.ndarray, path: Path) -> np.ndarray:
     arr = arr.astype(np.float64)
     lo, hi = float(arr.min()), float(arr.max())
     if hi <= lo:
-        log.warning("%s: constant image (value %s)", path, lo)
+        log.info("%s: constant image (value %s)", path, lo)
         return np.zeros(arr.shape, np.float32)
     return ((arr - lo) / (hi - lo)).astype(np.float32)
 
