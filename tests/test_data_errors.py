@@ -44,6 +44,15 @@ def truncated_png(root):
     return "b.png", "unreadable or truncated"
 
 
+def truncated_nifti(root):
+    for name in ("v1", "v2"):
+        _nii(root / "images" / f"{name}.nii.gz", np.ones((8, 8, 8), np.float32))
+        _nii(root / "masks" / f"{name}.nii.gz", np.zeros((8, 8, 8), np.uint8))
+    path = root / "masks" / "v2.nii.gz"
+    path.write_bytes(path.read_bytes()[:-40])
+    return "v2.nii.gz", "unreadable or truncated"
+
+
 def mask_with_fraction_values(root):
     _good(root)
     mask = np.zeros((16, 16), np.uint8)
@@ -133,6 +142,7 @@ def mixed_2d_3d(root):
 
 CASES = [
     truncated_png,
+    truncated_nifti,
     mask_with_fraction_values,
     float_mask_with_fractions,
     rgb_photo_as_mask,

@@ -28,6 +28,7 @@ from benchmarks.errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 
 PREFIXES = ("train", "val", "test")
+_SCANS: dict[tuple, DatasetInfo] = {}
 
 
 def prefix_split(stem: str) -> str | None:
@@ -60,7 +61,20 @@ class FolderSource(Source):
         self.info = self._scan()
 
     def _scan(self) -> DatasetInfo:
-        """Channels from the first image, num_classes from every mask."""
+        """Channels from the first image, num_classes from every mask (memoised on the files'
+        names, sizes and modification times, so get_info + train + test read the masks once)."""
+        key = tuple(
+            (str(p), st.st_size, st.st_mtime_ns)
+            for _, im, mk in self.pairs
+            for p in (im, mk)
+            for st in [p.stat()]
+        )
+        if key not in _SCANS:
+            _SCANS.clear()  # keep one folder: enough for get_info + load_split of one job
+            _SCANS[key] = self._scan_files()
+        return _SCANS[key]
+
+    def _scan_files(self) -> DatasetInfo:
         first = self.pairs[0][1]
         channels = as_image(read_array(first, "image")[0], first).shape[0]  # alpha dropped
         top = 1

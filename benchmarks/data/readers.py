@@ -2,7 +2,8 @@
 NIfTI (nibabel). Any decoding failure becomes a one-line DataError naming the file.
 
 Conventions:
-- 2D files give (C, H, W): grey (1, H, W), RGB (3, H, W), RGBA (4, H, W).
+- 2D files give (C, H, W): grey (1, H, W), grey+alpha (2, H, W), RGB (3, H, W), RGBA (4, H, W);
+  palette PNGs keep their indices as masks and become RGB as images.
 - NIfTI gives (C, X, Y, Z) in the file's voxel order (no reorientation); a (X, Y) or (X, Y, 1)
   NIfTI is 2D, a 4D NIfTI carries channels in its last axis.
 - TIFF: (H, W), (H, W, C) with C in {1, 3, 4} are 2D; any other 3-axis stack is a 3D volume
@@ -92,7 +93,7 @@ def _read_pil(path: Path, role: str) -> tuple[np.ndarray, int]:
         img.load()
         if img.mode == "P" and role == "mask":
             arr = np.asarray(img)  # palette masks (VOC style): the indices are the labels
-        elif img.mode in ("P", "PA", "LA", "CMYK") or img.mode.startswith("YCbCr"):
+        elif img.mode in ("P", "PA", "CMYK") or img.mode.startswith("YCbCr"):
             arr = np.asarray(img.convert("RGBA" if "A" in img.mode else "RGB"))
         elif img.mode == "1":
             arr = np.asarray(img.convert("L"))
