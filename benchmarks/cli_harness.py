@@ -12,6 +12,7 @@ import dataclasses
 import socket
 import subprocess
 import sys
+import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any
@@ -76,6 +77,11 @@ def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
                 f"--set {pair!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(names))}"
             )
         tp = hints[key]
+        if type(tp) is types.UnionType or typing.get_origin(tp) is typing.Union:
+            if value.strip().lower() == "none":
+                out[key] = None
+                continue
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
         if typing.get_origin(tp) is tuple:
             arg = typing.get_args(tp)[0]
             cast = arg if arg in (int, float) else str

@@ -110,17 +110,24 @@ def child_hash(child: Child, config: dict[str, Any], device: str) -> str:
 
 def run_experiment(name: str, options: RunOptions, hooks: Hooks | None = None) -> SweepResult:
     sweep_plan, profile = prepare(name, options)
-    exp, settings = sweep_plan.experiment, sweep_plan.settings
     hooks = hooks or Hooks()
-    root = resolve_out_root(options.out_root)
-    tracker = Tracker(options.tracking_uri, root)
+    import torch
+
     from benchmarks.timing import environment
 
-    if settings.torch_threads:
-        import torch
+    threads = torch.get_num_threads()
+    if sweep_plan.settings.torch_threads:
+        torch.set_num_threads(sweep_plan.settings.torch_threads)
+    try:
+        return _sweep(sweep_plan, profile, options, hooks, environment())
+    finally:
+        torch.set_num_threads(threads)
 
-        torch.set_num_threads(settings.torch_threads)
-    env = environment()
+
+def _sweep(sweep_plan: Plan, profile, options: RunOptions, hooks: Hooks, env: dict) -> SweepResult:
+    exp, settings = sweep_plan.experiment, sweep_plan.settings
+    root = resolve_out_root(options.out_root)
+    tracker = Tracker(options.tracking_uri, root)
     exp_id = tracker.experiment_id(exp.name)
     methods = sorted({c.method for c in sweep_plan.children})
     seeds = sorted({c.seed for c in sweep_plan.children})

@@ -63,6 +63,29 @@ def render_report(
     return out
 
 
+def _samples(method: str) -> bool:
+    """Does the method run a sampler (else K means nothing for it)?"""
+    try:
+        from benchmarks.methods import get_spec
+
+        return get_spec(method).samples
+    except Exception:  # noqa: BLE001 - an unregistered method: show K
+        return True
+
+
+def exp_settings_order(datasets) -> list[str]:
+    """Datasets in the paper's order (echo, GlaS, knee), others after."""
+    known = ["echo-synth", "knee2d", "glas", "knee3d"]
+    return [d for d in known if d in set(datasets)] + sorted(set(datasets) - set(known))
+
+
+def _settings(runs: pd.DataFrame, **names: str) -> pd.DataFrame:
+    """Rename ``setting.X`` tag columns to short names (dropping same-named metric columns)."""
+    mapping = {f"setting.{v}": k for k, v in names.items()}
+    runs = runs.drop(columns=[k for k in names if k in runs.columns])
+    return runs.rename(columns=mapping)
+
+
 def _header(sweep: SweepData, exp) -> list[str]:
     t = sweep.tags
     lines = [
@@ -168,7 +191,7 @@ def _qualitative(sweep: SweepData, dataset: str, path: Path, title: str) -> Path
 
 # -- steps -------------------------------------------------------------------------------------
 def _steps(sweep: SweepData, exp, out: Path):
-    runs = sweep.runs.rename(columns={"setting.num_inference_steps": "K"})
+    runs = _settings(sweep.runs, K="num_inference_steps")
     if runs.empty:
         return ["No finished runs."], pd.DataFrame()
     long = summarize(runs, ["dsc", "iou"], ["method", "dataset", "K"])
@@ -198,10 +221,12 @@ def _steps(sweep: SweepData, exp, out: Path):
 
 # -- Table IV ----------------------------------------------------------------------------------
 def _table4(sweep: SweepData, exp, out: Path):
-    runs = sweep.runs.rename(columns={"setting.num_inference_steps": "K"})
+    runs = _settings(sweep.runs, K="num_inference_steps")
     if runs.empty:
         return ["No finished runs."], pd.DataFrame()
     rows = []
+    order = {d: i for i, d in enumerate(exp_settings_order(runs["dataset"]))}
+    runs = runs.sort_values("dataset", key=lambda c: c.map(order))
     for ds, g in runs.groupby("dataset", sort=False):
         t = {int(r.K): r.median_s for r in g.itertuples()}
         ref = paper.TABLE4_RUNTIME.get(paper.PAPER_DATASET.get(ds, ""), {})
@@ -231,7 +256,7 @@ def _table4(sweep: SweepData, exp, out: Path):
 
 # -- runtime (Fig. 6b) -------------------------------------------------------------------------
 def _runtime(sweep: SweepData, exp, out: Path):
-    runs = sweep.runs.rename(columns={"setting.size": "size", "setting.num_inference_steps": "K"})
+    runs = _settings(sweep.runs, size="size", K="num_inference_steps")
     if runs.empty:
         return ["No finished runs."], pd.DataFrame()
     runs = runs.sort_values(["size", "method"])
@@ -243,7 +268,7 @@ def _runtime(sweep: SweepData, exp, out: Path):
         {
             "size": int(r.size),
             "method": paper.display(r.method),
-            "K": int(r.K),
+            "K": int(r.K) if _samples(r.method) else "-",
             "median s/image": f"{r.median_s:.4f}",
             "peak memory (MiB)": f"{getattr(r, 'peak_memory_mb', np.nan):.0f}",
             "x LDSeg": f"{r.ratio_vs_ldseg:.2f}" if np.isfinite(r.ratio_vs_ldseg) else "-",
@@ -268,7 +293,7 @@ def _runtime(sweep: SweepData, exp, out: Path):
 
 # -- robustness (Fig. 8a) ----------------------------------------------------------------------
 def _robustness(sweep: SweepData, exp, out: Path):
-    runs = sweep.runs.rename(columns={"setting.sigma": "sigma"})
+    runs = _settings(sweep.runs, sigma="sigma")
     if runs.empty:
         return ["No finished runs."], pd.DataFrame()
     long = summarize(runs, ["dsc", "iou"], ["method", "dataset", "sigma"])

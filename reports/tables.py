@@ -118,7 +118,9 @@ def accuracy_table(
             row[title] = _cell(
                 long, m, metric, skip.get(m) or ("not run" if m not in methods else None)
             )
-            row[f"{title} (paper)"] = fmt_paper(_paper_value(ref, table, m, kind, idx))
+            row[f"{title} (paper{_paper_class(ref, idx)})"] = fmt_paper(
+                _paper_value(ref, table, m, kind, idx)
+            )
         row["seeds"] = int(sub[sub["method"] == m]["seed"].nunique()) if m in methods else 0
         rows.append(row)
     if len(long):
@@ -128,6 +130,11 @@ def accuracy_table(
         ]
         long.insert(0, "dataset", dataset)
     return pd.DataFrame(rows), long
+
+
+def _paper_class(ref, idx: int) -> str:
+    """' LV' / ' FC+TC': which of the paper's columns a per-class column is compared with."""
+    return f" {ref['classes'][idx]}" if ref is not None else ""
 
 
 def _kind(metric: str) -> str:
