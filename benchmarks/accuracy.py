@@ -9,6 +9,7 @@ steps (no retraining): ``load_trained`` + ``evaluate`` with an ``EvalConfig`` ov
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,9 @@ def run_accuracy(child: Child, ctx: ChildContext) -> ChildOutput:
         path = ctx.workdir / "qualitative.npz"
         save_qualitative(job, ctx, ctx.settings.qualitative_cases, path)
         artifacts.append((path, None))
+        png = _qualitative_png(child, path, ctx.workdir / "qualitative.png")
+        if png is not None:
+            artifacts.append((png, "figures"))
     return ChildOutput(
         numeric(job.metrics), artifacts, {"train_hash": job.hash, "weights": "trained"}
     )
@@ -88,6 +92,18 @@ def save_qualitative(job: TrainedJob, ctx: ChildContext, n: int, path) -> None:
         case_id=np.array([str(it["case_id"]) for it in items]),
         class_names=np.array(list(test.info.class_names)),
     )
+
+
+def _qualitative_png(child: Child, npz, png):
+    """The Fig. 4-style overlay of this run's cases (a convenience; None if drawing fails)."""
+    try:
+        from reports.figures import qualitative_grid
+
+        with np.load(npz, allow_pickle=False) as d:
+            return qualitative_grid({child.method: dict(d)}, png, child.run_name)
+    except Exception:  # noqa: BLE001 - the numbers are the result, the picture is extra
+        logging.getLogger(__name__).warning("qualitative figure failed", exc_info=True)
+        return None
 
 
 def middle_slice(x: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ instance per profile in :data:`PROFILE_SETTINGS` (data, not code paths).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 from benchmarks.errors import ConfigError
@@ -87,10 +87,23 @@ PROFILE_SETTINGS: dict[str, ExperimentSettings] = {
 }
 
 
-def settings_for(profile: str, **overrides: Any) -> ExperimentSettings:
-    """The settings of ``profile`` (paper defaults for a user's own TOML), with CLI overrides
-    (``None`` values are ignored; unknown keys raise ConfigError)."""
-    base = PROFILE_SETTINGS.get(profile, ExperimentSettings())
+def settings_for(profile: Any, **overrides: Any) -> ExperimentSettings:
+    """The experiment settings of a profile, then CLI overrides (``None`` values ignored).
+
+    ``profile`` is a profile name or a loaded :class:`~benchmarks.profiles.Profile`. Defaults
+    come from :data:`PROFILE_SETTINGS` by name (paper defaults for a user's own TOML); a
+    profile that carries an ``experiments`` table (``[experiments]`` in its TOML, once the
+    profile loader accepts it) overrides them key by key. Unknown keys raise ConfigError.
+    """
+    from benchmarks.configs import from_dict, merge
+
+    name = profile if isinstance(profile, str) else profile.name
+    base = PROFILE_SETTINGS.get(name, ExperimentSettings())
+    table = {} if isinstance(profile, str) else dict(getattr(profile, "experiments", {}) or {})
+    if table:
+        base = from_dict(
+            ExperimentSettings, merge(asdict(base), table), where=f"{name}:experiments"
+        )
     names = {f.name for f in fields(ExperimentSettings)}
     unknown = sorted(set(overrides) - names)
     if unknown:

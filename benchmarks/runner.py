@@ -96,7 +96,7 @@ def prepare(name: str, options: RunOptions) -> tuple[Plan, Any]:
     plan the sweep; nothing is written."""
     exp = get_experiment(name)
     profile = load_profile(options.profile)
-    settings = settings_for(profile.name, **options.settings)
+    settings = settings_for(profile, **options.settings)
     return plan(exp, settings, options.methods, options.seeds), profile
 
 

@@ -126,6 +126,10 @@ def steps_curve(df: pd.DataFrame, path: Path, title: str) -> Path:
             g["K"], g["mean"] - g["ci95"].fillna(0), g["mean"] + g["ci95"].fillna(0), alpha=0.15
         )
     ax.set_xscale("log")
+    ks = sorted(d["K"].unique())
+    ax.set_xticks(ks)
+    ax.set_xticklabels([str(int(k)) for k in ks])
+    ax.minorticks_off()
     ax.set_xlabel("sampling steps K (DDIM, log scale)")
     ax.set_ylabel("DSC")
     ax.set_title(title, fontsize=9)

@@ -187,3 +187,14 @@ def test_train_hash_ignores_device_and_data_root_but_not_seed():
     )
     assert base != train_hash(JobSpec("ldseg", "synth2d", "smoke", seed=1), prof)
     assert base != train_hash(JobSpec("unet", "synth2d", "smoke"), prof)
+
+
+def test_a_profile_experiments_table_overrides_the_defaults():
+    from types import SimpleNamespace
+
+    prof = SimpleNamespace(name="smoke", experiments={"steps": [1, 2], "uncertainty_samples": 5})
+    s = settings_for(prof)
+    assert s.steps == (1, 2) and s.uncertainty_samples == 5
+    assert s.seeds == SMOKE.seeds  # the rest stays the profile's default
+    with pytest.raises(ConfigError, match="smoke:experiments"):
+        settings_for(SimpleNamespace(name="smoke", experiments={"stepz": [1]}))

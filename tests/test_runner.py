@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
@@ -126,7 +127,14 @@ def test_child_logs_config_metrics_artifacts_and_environment(first_sweep, store)
     assert params["dataset.name"] == "synth2d" and "job.data_root" in params
     assert 0 <= metrics["dsc"] <= 1 and metrics["n_cases"] > 0
     names = {a.path for a in tracker.client.list_artifacts(tiny.run_id)}
-    assert {"per_case.csv", "metrics.json", "config.json", "qualitative.npz", "model"} <= names
+    assert {
+        "per_case.csv",
+        "metrics.json",
+        "config.json",
+        "qualitative.npz",
+        "model",
+        "figures",
+    } <= names
     sweep = tracker.load_json(first_sweep.parent_run_id, "sweep.json")
     assert {c["method"] for c in sweep["children"]} == {"tiny", "broken"}
 
@@ -146,8 +154,6 @@ def test_rerun_is_cached_and_force_redoes(first_sweep, store):
 
 
 def test_trained_models_are_shared_by_steps_robustness_and_uncertainty(first_sweep, store):
-    from pathlib import Path
-
     jobs = Path(store["out_root"]) / "jobs"
     before = {
         p.name: (p / "checkpoint.pt").stat().st_mtime
@@ -251,3 +257,48 @@ def test_torch_threads_are_restored(store):
     n = torch.get_num_threads()
     run_experiment("testacc", opts(store, methods=("tiny",)))
     assert torch.get_num_threads() == n
+
+
+def test_interrupted_train_job_resumes_from_its_checkpoint(store, caplog):
+    """A train job stopped half-way (as by Ctrl+C) is finished, not restarted, by the sweep."""
+    import logging
+
+    from benchmarks.pipeline import JobSpec, run_job
+    from benchmarks.profiles import load_profile
+    from benchmarks.trained import ensure_trained, train_hash
+
+    prof = load_profile("smoke")
+    spec = JobSpec("tiny", "synth2d", "smoke", seed=7)
+    job_dir = Path(store["out_root"]) / "jobs" / train_hash(spec, prof)
+    half = run_job(spec, prof, job_dir, stop_after=10)
+    assert half == {"finished": False, "step": 10}
+    with caplog.at_level(logging.INFO, logger="benchmarks.train"):
+        job = ensure_trained(spec, prof, Path(store["out_root"]))
+    assert job.dir == job_dir and job.metrics["finished"]
+    assert "resumed from" in caplog.text and "at step 10" in caplog.text
+
+
+class Interrupted(Tiny):
+    def loss(self, batch, generator=None):
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_marks_the_child_and_the_sweep_killed(store):
+    mp = pytest.MonkeyPatch()
+    mp.setitem(
+        methods._REGISTRY,
+        "interrupted",
+        methods.MethodSpec(
+            "interrupted", "test fake", (2,), True, TinyConfig, lambda cfg, info: Interrupted(cfg)
+        ),
+    )
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment("testacc", opts(store, methods=("interrupted",)))
+    finally:
+        mp.undo()
+    tracker = Tracker(store["tracking_uri"], store["out_root"])
+    exp = tracker.experiment_id("testacc")
+    killed = tracker.search(exp, "attributes.status = 'KILLED'")
+    roles = {r.data.tags[ROLE_TAG] for r in killed}
+    assert roles == {"child", "sweep"}
