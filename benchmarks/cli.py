@@ -47,9 +47,19 @@ def _progress() -> Progress:
 
 
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False):
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
+    threads: Annotated[int | None, typer.Option(
+        envvar="LDSEG_THREADS",
+        help="CPU threads for torch (default: torch's choice; use 1 when several runs share "
+             "a small CPU: thread hand-offs then cost more than they save)")] = None,
+):
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 @app.command("methods")

@@ -38,3 +38,15 @@ def knee_dir(data_root: Path) -> Path:
     if not (path / "images").is_dir():
         pytest.skip(f"knee volumes not found at {path} (expected images/ + labels/)")
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tests use tiny tensors: on a small shared CPU one thread is faster than two (thread
+    hand-offs dominate), and results do not depend on the core count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
