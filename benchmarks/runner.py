@@ -97,7 +97,20 @@ def prepare(name: str, options: RunOptions) -> tuple[Plan, Any]:
     exp = get_experiment(name)
     profile = load_profile(options.profile)
     settings = settings_for(profile, **options.settings)
-    return plan(exp, settings, options.methods, options.seeds), profile
+    sweep_plan = plan(exp, settings, options.methods, options.seeds)
+    _check_data_root(sweep_plan, options.data_root)
+    return sweep_plan, profile
+
+
+def _check_data_root(sweep_plan: Plan, root: str | None) -> None:
+    """A sweep that needs real data fails up front (DataError, exit 2) when the root is missing,
+    instead of failing every child."""
+    from benchmarks.data import get_info
+    from benchmarks.settings import data_root
+
+    needs = {c.dataset for c in sweep_plan.children if c.trained}
+    if any(get_info(d).needs_root for d in needs):
+        data_root(root)
 
 
 def child_hash(child: Child, config: dict[str, Any], device: str) -> str:

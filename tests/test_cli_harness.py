@@ -185,3 +185,8 @@ def test_runtime_smoke(env):
     md = (Path(env["LDSEG_REPORTS"]) / "runtime" / "report.md").read_text()
     assert "untrained weights" in md and "| 128 | MedSegDiff |" in md
     assert (Path(env["LDSEG_REPORTS"]) / "runtime" / "runtime.png").is_file()
+
+
+def test_missing_data_root_is_exit_2(env, tmp_path):
+    res, _ = bench({**env, "LDSEG_DATA": str(tmp_path / "nowhere")}, "run", "table2")
+    assert res.exit_code == 2 and "data root not found" in res.output
