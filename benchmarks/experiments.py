@@ -61,30 +61,9 @@ class ExperimentSettings:
     uncertainty_figures: int = 3
 
 
-PROFILE_SETTINGS: dict[str, ExperimentSettings] = {
-    "smoke": ExperimentSettings(
-        seeds=(0,),
-        torch_threads=1,
-        qualitative_cases=2,
-        steps=(1, 2, 5, 10),
-        timing_warmup=1,
-        timing_repeats=2,
-        runtime_sizes=(64, 128, 256),
-        runtime_steps=10,
-        robustness_datasets=("echo-synth",),
-        robustness_sigmas=(0.0, 0.1, 0.2),
-        uncertainty_samples=4,
-        uncertainty_cases=2,
-        uncertainty_figures=2,
-    ),
-    "quick": ExperimentSettings(
-        steps=(1, 2, 3, 5, 10, 20, 50, 100),
-        timing_warmup=1,
-        timing_repeats=3,
-        uncertainty_samples=20,
-    ),
-    "paper": ExperimentSettings(),
-}
+# Per-profile values live in the profile TOML files' [experiments] tables (data, not code);
+# a user's own profile without that table gets the paper defaults above.
+PROFILE_SETTINGS: dict[str, ExperimentSettings] = {}
 
 
 def settings_for(profile: Any, **overrides: Any) -> ExperimentSettings:
@@ -97,9 +76,13 @@ def settings_for(profile: Any, **overrides: Any) -> ExperimentSettings:
     """
     from benchmarks.configs import from_dict, merge
 
-    name = profile if isinstance(profile, str) else profile.name
+    if isinstance(profile, str):
+        from benchmarks.profiles import load_profile
+
+        profile = load_profile(profile)
+    name = profile.name
     base = PROFILE_SETTINGS.get(name, ExperimentSettings())
-    table = {} if isinstance(profile, str) else dict(getattr(profile, "experiments", {}) or {})
+    table = dict(getattr(profile, "experiments", {}) or {})
     if table:
         base = from_dict(
             ExperimentSettings, merge(asdict(base), table), where=f"{name}:experiments"

@@ -49,6 +49,9 @@ class Profile:
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
     method_train: dict[str, dict[str, Any]] = field(default_factory=dict)
     method_eval: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # experiment settings (seeds, steps lists, runtime sizes, ...): keys of
+    # benchmarks.experiments.ExperimentSettings, checked there
+    experiments: dict[str, Any] = field(default_factory=dict)
 
     def dataset(self, name: str) -> DatasetSettings:
         if name not in self.datasets:
@@ -94,7 +97,7 @@ def load_profile(name_or_path: str) -> Profile:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from err
     known = {"name", "description", "datasets", "train", "eval", "methods", "method_train",
-             "method_eval"}
+             "method_eval", "experiments"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown table(s) {unknown}; valid: {sorted(known)}")
@@ -109,4 +112,5 @@ def load_profile(name_or_path: str) -> Profile:
         methods=data.get("methods", {}),
         method_train=data.get("method_train", {}),
         method_eval=data.get("method_eval", {}),
+        experiments=data.get("experiments", {}),
     )
