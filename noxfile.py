@@ -23,6 +23,15 @@ def lint(session: nox.Session) -> None:
 def smoke(session: nox.Session) -> None:
     """The smoke profile end to end: train + predict LDSeg and the table2 sweep on tiny data."""
     session.install(*INSTALL)
-    session.run("bench", "train", "ldseg", "--dataset", "synth2d", "--profile", "smoke",
-                "--out", ".bench/smoke-ldseg")
+    session.run(
+        "bench",
+        "train",
+        "ldseg",
+        "--dataset",
+        "synth2d",
+        "--profile",
+        "smoke",
+        "--out",
+        ".bench/smoke-ldseg",
+    )
     session.run("bench", "run", "table2", "--profile", "smoke")

@@ -48,4 +48,4 @@ def ema_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor] | None:
     ema = ckpt.get("ema")
     if not ema:
         return None
-    return {k[len("module."):]: v for k, v in ema.items() if k.startswith("module.")}
+    return {k[len("module.") :]: v for k, v in ema.items() if k.startswith("module.")}

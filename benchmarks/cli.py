@@ -41,21 +41,33 @@ def cli_errors(fn):
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console,
-                    transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 @app.callback()
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
-    threads: Annotated[int | None, typer.Option(
-        envvar="LDSEG_THREADS",
-        help="CPU threads for torch (default: torch's choice; use 1 when several runs share "
-             "a small CPU: thread hand-offs then cost more than they save)")] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            envvar="LDSEG_THREADS",
+            help="CPU threads for torch (default: torch's choice; use 1 when several runs share "
+            "a small CPU: thread hand-offs then cost more than they save)",
+        ),
+    ] = None,
 ):
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if threads:
         import torch
 
@@ -91,13 +103,21 @@ def train_cmd(
     steps: Annotated[int | None, typer.Option(help="override the sampler's K at test")] = None,
 ) -> None:
     """Train METHOD on a dataset under a profile, then report test metrics."""
-    from benchmarks.pipeline import JobSpec, Progress as Hooks, run_job
+    from benchmarks.pipeline import JobSpec, run_job
+    from benchmarks.pipeline import Progress as Hooks
     from benchmarks.profiles import load_profile
     from benchmarks.settings import out_root
 
     prof = load_profile(profile)
-    spec = JobSpec(method=method, dataset=dataset, profile=prof.name, seed=seed, device=device,
-                   data_root=data_root, data_path=path)
+    spec = JobSpec(
+        method=method,
+        dataset=dataset,
+        profile=prof.name,
+        seed=seed,
+        device=device,
+        data_root=data_root,
+        data_path=path,
+    )
     out = out or out_root() / "train" / f"{method}-{dataset}-{prof.name}-s{seed}"
     with _progress() as bar:
         task = bar.add_task(f"train {method}", total=None, info="")
@@ -109,8 +129,13 @@ def train_cmd(
         def on_eval(done, total):
             bar.update(ev, completed=done, total=total, visible=True)
 
-        metrics = run_job(spec, prof, out, progress=Hooks(on_step, on_eval),
-                          eval_overrides={"num_inference_steps": steps})
+        metrics = run_job(
+            spec,
+            prof,
+            out,
+            progress=Hooks(on_step, on_eval),
+            eval_overrides={"num_inference_steps": steps},
+        )
     _print_metrics(metrics)
     console.print(f"run directory: {out}")
 
@@ -144,8 +169,17 @@ def predict_cmd(
     """Segment one image with a trained checkpoint."""
     from benchmarks.predict import predict_file
 
-    info = predict_file(checkpoint, input, out, steps=steps, samples=samples, sampler=sampler,
-                        uncertainty=uncertainty, seed=seed, device=device)
+    info = predict_file(
+        checkpoint,
+        input,
+        out,
+        steps=steps,
+        samples=samples,
+        sampler=sampler,
+        uncertainty=uncertainty,
+        seed=seed,
+        device=device,
+    )
     console.print(json.dumps(info))
 
 

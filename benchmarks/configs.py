@@ -48,9 +48,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, *, where: str = "") 
     unknown = sorted(set(data) - names)
     if unknown:
         label = where or cls.__name__
-        raise ConfigError(
-            f"{label}: unknown key(s) {unknown}; valid keys: {sorted(names)}"
-        )
+        raise ConfigError(f"{label}: unknown key(s) {unknown}; valid keys: {sorted(names)}")
     kwargs = {k: _convert(hints[k], v, f"{where}.{k}" if where else k) for k, v in data.items()}
     try:
         return cls(**kwargs)

@@ -6,9 +6,9 @@ specs (one frozen dataclass = one nested MLflow run: method x dataset x seed x s
 runner (``benchmarks/runner.py``) executes children; the per-kind work lives in one file each
 (``accuracy.py``, ``runtime.py``, ``robustness.py``, ``uncertainty.py``).
 
-Settings that the profile TOML files cannot hold yet (step lists, robustness datasets, the
-number of uncertainty samples, timing repeats) are :class:`ExperimentSettings`, with one
-instance per profile in :data:`PROFILE_SETTINGS` (data, not code paths).
+Experiment settings (seeds, step lists, robustness datasets, the number of uncertainty samples,
+timing repeats) are :class:`ExperimentSettings`; each profile's ``[experiments]`` table sets
+them (data, not code paths), the dataclass defaults being the paper's.
 """
 
 from __future__ import annotations
@@ -61,18 +61,12 @@ class ExperimentSettings:
     uncertainty_figures: int = 3
 
 
-# Per-profile values live in the profile TOML files' [experiments] tables (data, not code);
-# a user's own profile without that table gets the paper defaults above.
-PROFILE_SETTINGS: dict[str, ExperimentSettings] = {}
-
-
 def settings_for(profile: Any, **overrides: Any) -> ExperimentSettings:
     """The experiment settings of a profile, then CLI overrides (``None`` values ignored).
 
-    ``profile`` is a profile name or a loaded :class:`~benchmarks.profiles.Profile`. Defaults
-    come from :data:`PROFILE_SETTINGS` by name (paper defaults for a user's own TOML); a
-    profile that carries an ``experiments`` table (``[experiments]`` in its TOML, once the
-    profile loader accepts it) overrides them key by key. Unknown keys raise ConfigError.
+    ``profile`` is a profile name or a loaded :class:`~benchmarks.profiles.Profile`. The
+    paper's settings (the dataclass defaults) are overridden key by key by the profile's
+    ``[experiments]`` table. Unknown keys raise ConfigError.
     """
     from benchmarks.configs import from_dict, merge
 
@@ -81,7 +75,7 @@ def settings_for(profile: Any, **overrides: Any) -> ExperimentSettings:
 
         profile = load_profile(profile)
     name = profile.name
-    base = PROFILE_SETTINGS.get(name, ExperimentSettings())
+    base = ExperimentSettings()  # the paper's settings; the profile's table overrides them
     table = dict(getattr(profile, "experiments", {}) or {})
     if table:
         base = from_dict(

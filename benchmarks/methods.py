@@ -65,13 +65,21 @@ METHOD_MODULES = (
 _loaded = False
 
 
-def register(name: str, *, description: str, dims: tuple[int, ...], samples: bool,
-             config_cls: type, binary_only: bool = False):
+def register(
+    name: str,
+    *,
+    description: str,
+    dims: tuple[int, ...],
+    samples: bool,
+    config_cls: type,
+    binary_only: bool = False,
+):
     """Decorator for a builder ``build(config, info) -> nn.Module``."""
 
     def deco(build):
-        _REGISTRY[name] = MethodSpec(name, description, dims, samples, config_cls, build,
-                                     binary_only)
+        _REGISTRY[name] = MethodSpec(
+            name, description, dims, samples, config_cls, build, binary_only
+        )
         return build
 
     return deco
@@ -113,8 +121,9 @@ def method_config(name: str, overrides: Mapping[str, Any] | None, info) -> Any:
             f"for several classes); {info.name!r} has {info.num_classes} classes"
         )
     fields = {f.name for f in dataclasses.fields(spec.config_cls)}
-    derived = {k: getattr(info, k) for k in ("spatial_dims", "in_channels", "num_classes")
-               if k in fields}
+    derived = {
+        k: getattr(info, k) for k in ("spatial_dims", "in_channels", "num_classes") if k in fields
+    }
     return from_dict(spec.config_cls, merge(derived, dict(overrides or {})), where=name)
 
 
@@ -134,7 +143,12 @@ def build_method(name: str, config: Any, info) -> nn.Module:
 
 
 # -- LDSeg itself ----------------------------------------------------------------------------
-@register("ldseg", description="LDSeg: end-to-end latent diffusion (the paper's method)",
-          dims=(2, 3), samples=True, config_cls=LDSegConfig)
+@register(
+    "ldseg",
+    description="LDSeg: end-to-end latent diffusion (the paper's method)",
+    dims=(2, 3),
+    samples=True,
+    config_cls=LDSegConfig,
+)
 def _build_ldseg(config: LDSegConfig, info) -> nn.Module:
     return LDSeg(config)

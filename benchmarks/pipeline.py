@@ -72,9 +72,15 @@ def job_configs(spec: JobSpec, profile: Profile) -> dict[str, Any]:
     }
 
 
-def run_job(spec: JobSpec, profile: Profile, out_dir: Path, *, progress: Progress | None = None,
-            eval_overrides: dict[str, Any] | None = None, stop_after: int | None = None
-            ) -> dict[str, Any]:
+def run_job(
+    spec: JobSpec,
+    profile: Profile,
+    out_dir: Path,
+    *,
+    progress: Progress | None = None,
+    eval_overrides: dict[str, Any] | None = None,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
     """Train (or resume) and evaluate; returns the metrics dict also written to metrics.json."""
     progress = progress or Progress()
     out_dir = Path(out_dir)
@@ -86,18 +92,35 @@ def run_job(spec: JobSpec, profile: Profile, out_dir: Path, *, progress: Progres
     eval_cfg = profile.eval_config(spec.method, **(eval_overrides or {}))
     (out_dir / "config.json").write_text(json.dumps(cfgs, indent=2, default=str))
 
-    common = dict(root=spec.data_root, size=tuple(ds.size), seed=spec.seed, path=spec.data_path,
-                  limit=ds.limit, val_fraction=ds.val_fraction)
+    common = dict(
+        root=spec.data_root,
+        size=tuple(ds.size),
+        seed=spec.seed,
+        path=spec.data_path,
+        limit=ds.limit,
+        val_fraction=ds.val_fraction,
+    )
     train_ds = load_split(spec.dataset, "train", augment=True, **common)
     test_ds = load_split(spec.dataset, "test", augment=False, **common)
 
     torch.manual_seed(spec.seed)  # initial weights
     method = build_method(spec.method, mcfg, info)
-    meta = {"method_name": spec.method, "method_config": cfgs["method"],
-            "job_size": list(ds.size),
-            "dataset_info": _info_dict(info), "job": cfgs["job"], "eval_config": asdict(eval_cfg)}
-    trainer = Trainer(method, train_ds, train_cfg, device=spec.device,
-                      checkpoint=out_dir / "checkpoint.pt", meta=meta)
+    meta = {
+        "method_name": spec.method,
+        "method_config": cfgs["method"],
+        "job_size": list(ds.size),
+        "dataset_info": _info_dict(info),
+        "job": cfgs["job"],
+        "eval_config": asdict(eval_cfg),
+    }
+    trainer = Trainer(
+        method,
+        train_ds,
+        train_cfg,
+        device=spec.device,
+        checkpoint=out_dir / "checkpoint.pt",
+        meta=meta,
+    )
 
     def curve_point() -> dict[str, float]:
         _, summ = evaluate(method, test_ds, replace(eval_cfg, hd95=False), device=spec.device)
@@ -131,8 +154,7 @@ def run_job(spec: JobSpec, profile: Profile, out_dir: Path, *, progress: Progres
         "profile": profile.name,
         "seed": spec.seed,
         **summary,
-        "num_inference_steps": eval_cfg.num_inference_steps if get_spec(spec.method).samples
-        else 0,
+        "num_inference_steps": eval_cfg.num_inference_steps if get_spec(spec.method).samples else 0,
         "sampler": eval_cfg.sampler if get_spec(spec.method).samples else "none",
         "num_samples": eval_cfg.num_samples,
         "train_steps": train_cfg.steps,
@@ -153,16 +175,18 @@ def load_trained(checkpoint: Path | str, device: str = "cpu"):
 
     Returns ``(method, ckpt)``; the checkpoint's stored configs are the single source of truth.
     """
-    from benchmarks.configs import from_dict
     from types import SimpleNamespace
+
+    from benchmarks.configs import from_dict
 
     ckpt = load_checkpoint(checkpoint)
     try:
         name = ckpt["method_name"]
         spec = get_spec(name)
         mcfg = from_dict(spec.config_cls, ckpt["method_config"], where=name)
-        info = SimpleNamespace(**{k: tuple(v) if isinstance(v, list) else v
-                                  for k, v in ckpt["dataset_info"].items()})
+        info = SimpleNamespace(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in ckpt["dataset_info"].items()}
+        )
         method = spec.build(mcfg, info)
         method.load_state_dict(ckpt["model"])
     except (KeyError, RuntimeError) as err:

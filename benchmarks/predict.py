@@ -14,16 +14,26 @@ from benchmarks.errors import DataError
 from benchmarks.pipeline import eval_config_from, load_trained
 
 
-def predict_file(checkpoint: Path, image_path: Path, out: Path, *, steps: int | None = None,
-                 samples: int = 1, sampler: str | None = None, uncertainty: Path | None = None,
-                 seed: int = 0, device: str = "cpu") -> dict:
+def predict_file(
+    checkpoint: Path,
+    image_path: Path,
+    out: Path,
+    *,
+    steps: int | None = None,
+    samples: int = 1,
+    sampler: str | None = None,
+    uncertainty: Path | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+) -> dict:
     """Segment ``image_path``; the label map is resized back to the file's native size."""
     method, ckpt = load_trained(checkpoint, device=device)
     info = ckpt["dataset_info"]
     arr, dims = read_array(Path(image_path), role="image")
     if dims != info["spatial_dims"]:
-        raise DataError(f"{image_path}: {dims}D image, but the checkpoint's model is "
-                        f"{info['spatial_dims']}D")
+        raise DataError(
+            f"{image_path}: {dims}D image, but the checkpoint's model is {info['spatial_dims']}D"
+        )
     image = torch.from_numpy(as_image(arr, Path(image_path)))
     if image.shape[0] != info["in_channels"]:
         if image.shape[0] == 3 and info["in_channels"] == 1:
@@ -31,25 +41,37 @@ def predict_file(checkpoint: Path, image_path: Path, out: Path, *, steps: int | 
         elif image.shape[0] == 1 and info["in_channels"] == 3:
             image = image.expand(3, *image.shape[1:])
         else:
-            raise DataError(f"{image_path}: {image.shape[0]} channels, the model expects "
-                            f"{info['in_channels']}")
+            raise DataError(
+                f"{image_path}: {image.shape[0]} channels, the model expects {info['in_channels']}"
+            )
     native = tuple(image.shape[1:])
     size = tuple(ckpt.get("job_size") or native)  # the size the model was trained at
     x = resize_image(image, size)[None].to(device)
     cfg = eval_config_from(ckpt, num_inference_steps=steps, num_samples=samples, sampler=sampler)
     g = torch.Generator().manual_seed(seed)
     with torch.inference_mode():
-        seg = method.predict(x, num_inference_steps=cfg.num_inference_steps, sampler=cfg.sampler,
-                             num_samples=cfg.num_samples, generator=g)
+        seg = method.predict(
+            x,
+            num_inference_steps=cfg.num_inference_steps,
+            sampler=cfg.sampler,
+            num_samples=cfg.num_samples,
+            generator=g,
+        )
     labels = torch.nn.functional.interpolate(seg.labels.float(), size=native, mode="nearest")
     _write_labels(labels[0, 0].to(torch.uint8).cpu().numpy(), Path(out), info["num_classes"])
-    written = {"out": str(out), "size": list(native), "steps": cfg.num_inference_steps,
-               "samples": cfg.num_samples, "sampler": cfg.sampler}
+    written = {
+        "out": str(out),
+        "size": list(native),
+        "steps": cfg.num_inference_steps,
+        "samples": cfg.num_samples,
+        "sampler": cfg.sampler,
+    }
     if uncertainty is not None:
         if seg.uncertainty is None:
             raise DataError(f"{uncertainty}: an SD map needs --samples > 1 with a sampling method")
-        sd = torch.nn.functional.interpolate(seg.uncertainty.float(), size=native,
-                                             mode="bilinear" if dims == 2 else "trilinear")
+        sd = torch.nn.functional.interpolate(
+            seg.uncertainty.float(), size=native, mode="bilinear" if dims == 2 else "trilinear"
+        )
         _write_sd(sd[0, 0].cpu().numpy(), Path(uncertainty))
         written["uncertainty"] = str(uncertainty)
         written["max_sd"] = float(sd.max())

@@ -76,8 +76,9 @@ class Profile:
         return replace(out, seed=seed) if seed is not None else out
 
     def eval_config(self, method: str, **overrides: Any) -> EvalConfig:
-        cfg = merge(self.method_eval.get(method, {}),
-                    {k: v for k, v in overrides.items() if v is not None})
+        cfg = merge(
+            self.method_eval.get(method, {}), {k: v for k, v in overrides.items() if v is not None}
+        )
         return from_dict(EvalConfig, merge(asdict(self.eval), cfg), where=f"method_eval.{method}")
 
 
@@ -90,19 +91,32 @@ def load_profile(name_or_path: str) -> Profile:
     if not path.suffix == ".toml":
         path = PROFILE_DIR / f"{name_or_path}.toml"
     if not path.is_file():
-        raise ConfigError(f"unknown profile {name_or_path!r}; valid: {', '.join(available())} "
-                          f"or a path to a .toml file")
+        raise ConfigError(
+            f"unknown profile {name_or_path!r}; valid: {', '.join(available())} "
+            f"or a path to a .toml file"
+        )
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from err
-    known = {"name", "description", "datasets", "train", "eval", "methods", "method_train",
-             "method_eval", "experiments"}
+    known = {
+        "name",
+        "description",
+        "datasets",
+        "train",
+        "eval",
+        "methods",
+        "method_train",
+        "method_eval",
+        "experiments",
+    }
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown table(s) {unknown}; valid: {sorted(known)}")
-    datasets = {k: from_dict(DatasetSettings, v, where=f"{path.name}:datasets.{k}")
-                for k, v in data.get("datasets", {}).items()}
+    datasets = {
+        k: from_dict(DatasetSettings, v, where=f"{path.name}:datasets.{k}")
+        for k, v in data.get("datasets", {}).items()
+    }
     return Profile(
         name=data.get("name", path.stem),
         description=data.get("description", ""),

@@ -65,8 +65,13 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                               weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(
+            params,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay,
+        )
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}; use adam, adamw or sgd")
 
 
@@ -84,9 +89,16 @@ def make_lr_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig):
 class Trainer:
     """Trains ``method`` on ``dataset`` (a SegDataset) under ``cfg``; checkpoints to ``ckpt``."""
 
-    def __init__(self, method: nn.Module, dataset, cfg: TrainConfig, *,
-                 device: torch.device | str = "cpu", checkpoint: Path | None = None,
-                 meta: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        method: nn.Module,
+        dataset,
+        cfg: TrainConfig,
+        *,
+        device: torch.device | str = "cpu",
+        checkpoint: Path | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
         self.method = method.to(device)
         self.dataset = dataset
         self.cfg = cfg
@@ -98,8 +110,11 @@ class Trainer:
         self.ema = None
         if cfg.ema_decay:
             # use_buffers: BatchNorm statistics and step counters follow the live model
-            self.ema = AveragedModel(method.ema_target(), use_buffers=True,
-                                     multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+            self.ema = AveragedModel(
+                method.ema_target(),
+                use_buffers=True,
+                multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay),
+            )
         self.state = TrainState()
         if checkpoint is not None and Path(checkpoint).exists():
             self._resume(Path(checkpoint))
@@ -163,9 +178,13 @@ class Trainer:
             self.ema.update_parameters(self.method.ema_target())
         return {k: float(v.detach()) for k, v in terms.items()}
 
-    def fit(self, *, on_step: Callable[[int, dict], None] | None = None,
-            evaluate_curve: Callable[[], dict[str, float]] | None = None,
-            stop_after: int | None = None) -> TrainState:
+    def fit(
+        self,
+        *,
+        on_step: Callable[[int, dict], None] | None = None,
+        evaluate_curve: Callable[[], dict[str, float]] | None = None,
+        stop_after: int | None = None,
+    ) -> TrainState:
         """Train until ``cfg.steps`` (or ``stop_after`` steps in this call, for tests)."""
         cfg = self.cfg
         done_here = 0
@@ -175,12 +194,16 @@ class Trainer:
             self.state.last_terms = self.train_step(step)
             self.state.elapsed_s += time.perf_counter() - t0
             self.state.step = step
-            if evaluate_curve and cfg.curve_every and (step % cfg.curve_every == 0
-                                                       or step == cfg.steps):
+            if (
+                evaluate_curve
+                and cfg.curve_every
+                and (step % cfg.curve_every == 0 or step == cfg.steps)
+            ):
                 with self.swapped_ema():
                     point = evaluate_curve()
-                self.state.curve.append({"step": step, "minutes": self.state.elapsed_s / 60,
-                                         **point})
+                self.state.curve.append(
+                    {"step": step, "minutes": self.state.elapsed_s / 60, **point}
+                )
             if on_step is not None:
                 on_step(step, self.state.last_terms)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:

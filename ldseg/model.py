@@ -55,8 +55,13 @@ class LDSeg(nn.Module):
 
     samples = True
 
-    def __init__(self, config: LDSegConfig, *, label_encoder: nn.Module | None = None,
-                 image_encoder: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        config: LDSegConfig,
+        *,
+        label_encoder: nn.Module | None = None,
+        image_encoder: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
         self.spatial_dims = config.spatial_dims
@@ -69,8 +74,11 @@ class LDSeg(nn.Module):
         self.schedule = NoiseSchedule(config.schedule)
         self.dice = DiceLoss(
             include_background=config.loss.dice_include_background,
-            to_onehot_y=False, softmax=False, batch=config.loss.dice_batch,
-            smooth_nr=1e-5, smooth_dr=1e-5,
+            to_onehot_y=False,
+            softmax=False,
+            batch=config.loss.dice_batch,
+            smooth_nr=1e-5,
+            smooth_dr=1e-5,
         )
 
     @property
@@ -87,8 +95,14 @@ class LDSeg(nn.Module):
             )
 
     # -- Algorithm 1 -----------------------------------------------------------------------
-    def loss(self, batch: dict, generator: torch.Generator | None = None, *,
-             t: Tensor | None = None, eps: Tensor | None = None) -> dict[str, Tensor]:
+    def loss(
+        self,
+        batch: dict,
+        generator: torch.Generator | None = None,
+        *,
+        t: Tensor | None = None,
+        eps: Tensor | None = None,
+    ) -> dict[str, Tensor]:
         """L = CE + gamma * Dice + lambda * ||eps - eps_hat||^2 (eqs. 14-18).
 
         ``t`` and ``eps`` may be injected (deterministic tests); otherwise they are drawn from
@@ -124,9 +138,16 @@ class LDSeg(nn.Module):
 
     # -- Algorithm 2 -----------------------------------------------------------------------
     @torch.no_grad()
-    def segment(self, images: Tensor, *, num_inference_steps: int | None = None,
-                sampler: str | SamplerConfig | None = None, num_samples: int = 1,
-                generator: torch.Generator | None = None, callback=None) -> Segmentation:
+    def segment(
+        self,
+        images: Tensor,
+        *,
+        num_inference_steps: int | None = None,
+        sampler: str | SamplerConfig | None = None,
+        num_samples: int = 1,
+        generator: torch.Generator | None = None,
+        callback=None,
+    ) -> Segmentation:
         """Sample ``num_samples`` segmentations per image.
 
         The image embedding z_i is computed once per image (not per step) and the N samples of
@@ -141,9 +162,15 @@ class LDSeg(nn.Module):
         z_i = z_i.repeat_interleave(n, dim=0)
         shape = (z_i.shape[0], self.config.latent_channels, *z_i.shape[2:])
         z_T = initial_noise(shape, generator, device=z_i.device, dtype=z_i.dtype)
-        z_0 = sample(lambda z_t, t: self.denoiser(z_t, z_i, t), z_T, self.schedule, config,
-                     num_inference_steps=num_inference_steps, generator=generator,
-                     callback=callback)
+        z_0 = sample(
+            lambda z_t, t: self.denoiser(z_t, z_i, t),
+            z_T,
+            self.schedule,
+            config,
+            num_inference_steps=num_inference_steps,
+            generator=generator,
+            callback=callback,
+        )
         probs = torch.softmax(self.label_decoder(z_0), dim=1)
         return Segmentation.from_samples(probs.reshape(images.shape[0], n, *probs.shape[1:]))
 

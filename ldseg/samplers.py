@@ -78,7 +78,9 @@ def ddim_step(
     ab_s = schedule.alpha_bar[s].item()
     x0 = (z_t - math.sqrt(1 - ab_t) * eps_hat) / math.sqrt(ab_t)
     processed = _process_x0(x0, config)
-    if processed is not x0:  # keep the update consistent with the processed x0 (as improved-diffusion)
+    if (
+        processed is not x0
+    ):  # keep the update consistent with the processed x0 (as improved-diffusion)
         eps_hat = (z_t - math.sqrt(ab_t) * processed) / math.sqrt(1 - ab_t)
         x0 = processed
     if s == 0:

@@ -46,7 +46,9 @@ class NoiseSchedule:
             betas = linear_betas(T, self.config.linear_beta_start, self.config.linear_beta_end)
             betas = betas.clamp(max=self.config.max_beta)  # tiny T would push betas past 1
         else:
-            raise ValueError(f"unknown schedule kind {self.config.kind!r}; use 'cosine' or 'linear'")
+            raise ValueError(
+                f"unknown schedule kind {self.config.kind!r}; use 'cosine' or 'linear'"
+            )
         self.T = T
         # index t in 0..T; beta_0 := 0 so that alpha_bar_0 = 1 (the clean latent)
         self.betas = torch.cat([torch.zeros(1, dtype=torch.float64), betas])

@@ -17,6 +17,7 @@ from benchmarks.experiments import (
     settings_for,
 )
 from benchmarks.methods import registry
+from benchmarks.profiles import load_profile
 from benchmarks.robustness import GaussianNoise
 from benchmarks.uncertainty import auroc
 
@@ -118,7 +119,11 @@ def test_methods_option_is_checked():
 def test_settings_overrides():
     s = settings_for("smoke", steps=(1, 3), uncertainty_samples=None)
     assert s.steps == (1, 3) and s.uncertainty_samples == SMOKE.uncertainty_samples
-    assert settings_for("my-own.toml").steps == settings_for("paper").steps
+    from types import SimpleNamespace
+
+    assert settings_for(SimpleNamespace(name="my-own", experiments={})).steps == (
+        settings_for("paper").steps
+    )
     with pytest.raises(ConfigError, match="unknown experiment setting"):
         settings_for("smoke", stepz=(1,))
 
@@ -192,7 +197,10 @@ def test_train_hash_ignores_device_and_data_root_but_not_seed():
 def test_a_profile_experiments_table_overrides_the_defaults():
     from types import SimpleNamespace
 
-    prof = SimpleNamespace(name="smoke", experiments={"steps": [1, 2], "uncertainty_samples": 5})
+    table = dict(load_profile("smoke").experiments)
+    prof = SimpleNamespace(
+        name="smoke", experiments={**table, "steps": [1, 2], "uncertainty_samples": 5}
+    )
     s = settings_for(prof)
     assert s.steps == (1, 2) and s.uncertainty_samples == 5
     assert s.seeds == SMOKE.seeds  # the rest stays the profile's default

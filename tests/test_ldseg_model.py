@@ -17,21 +17,31 @@ from ldseg.model import LDSeg, Segmentation
 
 def tiny_config(spatial_dims=2, num_classes=2, in_channels=1, **kw) -> LDSegConfig:
     return LDSegConfig(
-        spatial_dims=spatial_dims, in_channels=in_channels, num_classes=num_classes,
-        num_downsamplings=2, latent_channels=2,
+        spatial_dims=spatial_dims,
+        in_channels=in_channels,
+        num_classes=num_classes,
+        num_downsamplings=2,
+        latent_channels=2,
         label_encoder=LabelEncoderConfig(widths=(8, 8, 8)),
         image_encoder=ImageEncoderConfig(widths=(8, 8, 8), attention_heads=2),
         label_decoder=LabelDecoderConfig(widths=(8, 8)),
-        denoiser=DenoiserConfig(channels=(8, 8), attention_levels=(False, True),
-                                num_res_blocks=1, norm_num_groups=4, num_head_channels=4),
+        denoiser=DenoiserConfig(
+            channels=(8, 8),
+            attention_levels=(False, True),
+            num_res_blocks=1,
+            norm_num_groups=4,
+            num_head_channels=4,
+        ),
         **kw,
     )
 
 
 def batch(spatial=(16, 16), b=2, c=1, classes=2, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return {"image": torch.rand(b, c, *spatial, generator=g),
-            "label": torch.randint(0, classes, (b, 1, *spatial), generator=g)}
+    return {
+        "image": torch.rand(b, c, *spatial, generator=g),
+        "label": torch.randint(0, classes, (b, 1, *spatial), generator=g),
+    }
 
 
 @pytest.mark.parametrize("dims,spatial,classes", [(2, (16, 16), 2), (3, (8, 8, 8), 3)])
@@ -43,14 +53,17 @@ def test_shapes_2d_3d(dims, spatial, classes):
     assert set(terms) == {"loss", "ce", "dice", "mse"}
     assert torch.isfinite(terms["loss"])
     m.eval()
-    seg = m.segment(b["image"], num_inference_steps=2, num_samples=3,
-                    generator=torch.Generator().manual_seed(0))
+    seg = m.segment(
+        b["image"], num_inference_steps=2, num_samples=3, generator=torch.Generator().manual_seed(0)
+    )
     assert seg.probs.shape == (2, classes, *spatial)
     assert seg.labels.shape == (2, 1, *spatial)
     assert seg.std.shape == (2, classes, *spatial)
     assert seg.uncertainty.shape == (2, 1, *spatial)
     assert torch.allclose(seg.probs.sum(1), torch.ones(2, *spatial), atol=1e-5)
-    z = m.label_encoder(torch.nn.functional.one_hot(b["label"][:, 0], classes).movedim(-1, 1).float())
+    z = m.label_encoder(
+        torch.nn.functional.one_hot(b["label"][:, 0], classes).movedim(-1, 1).float()
+    )
     assert z.shape == (2, 2, *(s // 4 for s in spatial))
 
 
@@ -92,13 +105,15 @@ def test_every_loss_and_schedule_key_changes_the_loss():
         "lam": replace(base, loss=replace(base.loss, lam=3.0)),
         "denoised": replace(base, loss=replace(base.loss, denoised="x0")),
         "shared_eps": replace(base, loss=replace(base.loss, shared_eps=True)),
-        "dice_include_background": replace(base, loss=replace(base.loss,
-                                                              dice_include_background=False)),
+        "dice_include_background": replace(
+            base, loss=replace(base.loss, dice_include_background=False)
+        ),
         "dice_batch": replace(base, loss=replace(base.loss, dice_batch=False)),
         "schedule.kind": replace(base, schedule=replace(base.schedule, kind="linear")),
         "schedule.T": replace(base, schedule=replace(base.schedule, num_train_timesteps=800)),
-        "label_encoder.affine": replace(base, label_encoder=replace(base.label_encoder,
-                                                                    affine=True)),
+        "label_encoder.affine": replace(
+            base, label_encoder=replace(base.label_encoder, affine=True)
+        ),
     }
     for key, cfg in variants.items():
         assert loss_of(cfg) != pytest.approx(ref, abs=1e-7), key
@@ -126,14 +141,17 @@ def test_same_seed_identical_outputs_and_image_encoded_once():
     calls = []
     m.image_encoder.register_forward_hook(lambda *a: calls.append(1))
     img = batch()["image"]
-    a = m.segment(img, num_inference_steps=10, num_samples=4,
-                  generator=torch.Generator().manual_seed(1))
+    a = m.segment(
+        img, num_inference_steps=10, num_samples=4, generator=torch.Generator().manual_seed(1)
+    )
     assert len(calls) == 1  # z_i once per call, not per step or per sample
-    b = m.segment(img, num_inference_steps=10, num_samples=4,
-                  generator=torch.Generator().manual_seed(1))
+    b = m.segment(
+        img, num_inference_steps=10, num_samples=4, generator=torch.Generator().manual_seed(1)
+    )
     assert torch.equal(a.probs, b.probs)
-    c = m.segment(img, num_inference_steps=10, num_samples=4,
-                  generator=torch.Generator().manual_seed(2))
+    c = m.segment(
+        img, num_inference_steps=10, num_samples=4, generator=torch.Generator().manual_seed(2)
+    )
     assert not torch.equal(a.probs, c.probs)
 
 
@@ -189,8 +207,9 @@ def test_overfit_synthetic_disks():
         labels.append(mask[None])
         images.append((0.2 + 0.6 * mask + 0.05 * torch.randn(size, size, generator=g))[None])
     b = {"image": torch.stack(images), "label": torch.stack(labels)}
-    cfg = replace(tiny_config(), latent_channels=4,
-                  sampler=SamplerConfig(x0_processing="standardize"))
+    cfg = replace(
+        tiny_config(), latent_channels=4, sampler=SamplerConfig(x0_processing="standardize")
+    )
     m = LDSeg(cfg)
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
     for step in range(150):
@@ -199,8 +218,9 @@ def test_overfit_synthetic_disks():
         terms["loss"].backward()
         opt.step()
     m.eval()
-    pred = m.segment(b["image"], num_inference_steps=2,
-                     generator=torch.Generator().manual_seed(0)).labels
+    pred = m.segment(
+        b["image"], num_inference_steps=2, generator=torch.Generator().manual_seed(0)
+    ).labels
     inter = (pred * b["label"]).sum().item()
     dsc = 2 * inter / (pred.sum() + b["label"].sum()).item()
     assert dsc > 0.9, dsc

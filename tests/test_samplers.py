@@ -54,8 +54,14 @@ def test_ddpm_oracle_recovers_z0(K, variance):
     z0 = torch.randn(2, 1, 3, 3, 3, generator=g, dtype=torch.float64)  # 3D latents too
     z_T = torch.randn(z0.shape, generator=g, dtype=torch.float64)
     cfg = SamplerConfig(name="ddpm", ddpm_variance=variance)
-    out = sample(oracle(s, z0), z_T, s, cfg, num_inference_steps=K,
-                 generator=torch.Generator().manual_seed(3))
+    out = sample(
+        oracle(s, z0),
+        z_T,
+        s,
+        cfg,
+        num_inference_steps=K,
+        generator=torch.Generator().manual_seed(3),
+    )
     assert torch.allclose(out, z0, atol=1e-4)
 
 
@@ -64,8 +70,14 @@ def test_ddim_stochastic_eta_oracle_and_noise():
     z0 = torch.randn(2, 1, 4, 4, dtype=torch.float64)
     z_T = torch.randn(2, 1, 4, 4, dtype=torch.float64)
     cfg = SamplerConfig(name="ddim", eta=1.0)
-    out = sample(oracle(s, z0), z_T, s, cfg, num_inference_steps=10,
-                 generator=torch.Generator().manual_seed(0))
+    out = sample(
+        oracle(s, z0),
+        z_T,
+        s,
+        cfg,
+        num_inference_steps=10,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert torch.allclose(out, z0, atol=1e-4)
 
 
@@ -85,8 +97,12 @@ def test_ddpm_matches_algorithm2_line5():
     assert torch.allclose(got, want, atol=1e-12)
     # last step adds no noise (Algorithm 2, line 4)
     last = ddpm_step(s, cfg, z, eps, 1, 0, torch.Generator().manual_seed(5))
-    assert torch.allclose(last, (z - s.betas[1].item() / (1 - s.alpha_bar[1].item()) ** 0.5 * eps)
-                          / s.alphas[1].item() ** 0.5, atol=1e-12)
+    assert torch.allclose(
+        last,
+        (z - s.betas[1].item() / (1 - s.alpha_bar[1].item()) ** 0.5 * eps)
+        / s.alphas[1].item() ** 0.5,
+        atol=1e-12,
+    )
 
 
 def test_every_sampler_key_changes_the_result():
@@ -100,8 +116,14 @@ def test_every_sampler_key_changes_the_result():
         return 0.9 * z_t + 0.1 * w + 1e-4 * t.float().reshape(-1, 1, 1, 1)
 
     def run(cfg, K=None):
-        return sample(imperfect, z_T, s, cfg, num_inference_steps=K,
-                      generator=torch.Generator().manual_seed(1))
+        return sample(
+            imperfect,
+            z_T,
+            s,
+            cfg,
+            num_inference_steps=K,
+            generator=torch.Generator().manual_seed(1),
+        )
 
     base = SamplerConfig(name="ddim", num_inference_steps=5)
     ref = run(base)

@@ -26,7 +26,7 @@ def smoke():
 def test_same_seed_identical_and_resume_exact(tmp_path, smoke):
     spec = JobSpec("ldseg", "synth2d", "smoke", seed=3)
     full = run_job(spec, smoke, tmp_path / "full")
-    again = run_job(spec, smoke, tmp_path / "again")
+    run_job(spec, smoke, tmp_path / "again")
     assert _metrics(tmp_path / "full") == _metrics(tmp_path / "again")
     assert full["train_steps"] == 30 and full["finished"]
     # interrupted after 17 steps (last checkpoint at 10), then rerun with the same directory
@@ -110,8 +110,12 @@ def test_ema_is_tracked_and_swapped(tmp_path):
             return self.lin
 
     m = Lin()
-    tr = Trainer(m, _Data(), TrainConfig(steps=5, batch_size=2, lr=0.1, ema_decay=0.9,
-                                         checkpoint_every=5), checkpoint=tmp_path / "c.pt")
+    tr = Trainer(
+        m,
+        _Data(),
+        TrainConfig(steps=5, batch_size=2, lr=0.1, ema_decay=0.9, checkpoint_every=5),
+        checkpoint=tmp_path / "c.pt",
+    )
     tr.fit()
     raw = m.lin.bias.detach().clone()
     with tr.swapped_ema():

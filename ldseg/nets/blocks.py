@@ -17,21 +17,47 @@ def norm_spec(norm: str, channels: int) -> tuple | str:
     raise ValueError(f"unknown norm {norm!r}; use 'group', 'batch' or 'instance'")
 
 
-def res_unit(spatial_dims: int, c_in: int, c_out: int, *, stride: int = 1, norm: str = "group",
-             act: str = "swish", dropout: float = 0.0) -> ResidualUnit:
+def res_unit(
+    spatial_dims: int,
+    c_in: int,
+    c_out: int,
+    *,
+    stride: int = 1,
+    norm: str = "group",
+    act: str = "swish",
+    dropout: float = 0.0,
+) -> ResidualUnit:
     """ResUNet residual unit (Zhang et al.): two norm-act-conv subunits plus a projected skip."""
     return ResidualUnit(
-        spatial_dims, c_in, c_out, strides=stride, kernel_size=3, subunits=2, act=act,
-        norm=norm_spec(norm, c_out), dropout=dropout or None, adn_ordering="NDA",
+        spatial_dims,
+        c_in,
+        c_out,
+        strides=stride,
+        kernel_size=3,
+        subunits=2,
+        act=act,
+        norm=norm_spec(norm, c_out),
+        dropout=dropout or None,
+        adn_ordering="NDA",
     )
 
 
-def up_unit(spatial_dims: int, c_in: int, c_out: int, *, norm: str = "group",
-            act: str = "swish") -> nn.Sequential:
+def up_unit(
+    spatial_dims: int, c_in: int, c_out: int, *, norm: str = "group", act: str = "swish"
+) -> nn.Sequential:
     """Stride-2 transposed convolution followed by a residual unit (the reference decoder)."""
     return nn.Sequential(
-        Convolution(spatial_dims, c_in, c_out, strides=2, kernel_size=3, is_transposed=True,
-                    act=act, norm=norm_spec(norm, c_out), adn_ordering="NDA"),
+        Convolution(
+            spatial_dims,
+            c_in,
+            c_out,
+            strides=2,
+            kernel_size=3,
+            is_transposed=True,
+            act=act,
+            norm=norm_spec(norm, c_out),
+            adn_ordering="NDA",
+        ),
         res_unit(spatial_dims, c_out, c_out, norm=norm, act=act),
     )
 

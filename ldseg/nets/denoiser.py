@@ -16,8 +16,9 @@ class Denoiser(nn.Module):
     The condition enters by channel concatenation, as in the paper.
     """
 
-    def __init__(self, spatial_dims: int, latent_channels: int, cond_channels: int,
-                 config: DenoiserConfig) -> None:
+    def __init__(
+        self, spatial_dims: int, latent_channels: int, cond_channels: int, config: DenoiserConfig
+    ) -> None:
         super().__init__()
         self.unet = DiffusionModelUNet(
             spatial_dims=spatial_dims,

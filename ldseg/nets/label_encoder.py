@@ -28,11 +28,22 @@ class LabelEncoder(nn.Module):
                 f"label_encoder.widths needs num_downsamplings + 1 = "
                 f"{config.num_downsamplings + 1} entries, got {len(widths)}"
             )
-        layers = [res_unit(d, config.num_classes, widths[0], norm=config.norm, act=config.act,
-                           dropout=cfg.dropout)]
+        layers = [
+            res_unit(
+                d,
+                config.num_classes,
+                widths[0],
+                norm=config.norm,
+                act=config.act,
+                dropout=cfg.dropout,
+            )
+        ]
         for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
-            layers.append(res_unit(d, c_in, c_out, stride=2, norm=config.norm, act=config.act,
-                                   dropout=cfg.dropout))
+            layers.append(
+                res_unit(
+                    d, c_in, c_out, stride=2, norm=config.norm, act=config.act, dropout=cfg.dropout
+                )
+            )
         layers.append(conv1(d, widths[-1], config.latent_channels))
         self.body = nn.Sequential(*layers)
         self.affine = cfg.affine
