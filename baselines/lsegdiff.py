@@ -212,12 +212,8 @@ class LSegDiff(nn.Module):
     ) -> dict[str, Tensor]:
         z_0 = self.encode(batch["label"].long())
         z_i = self.image_encoder(batch["image"])
-        if t is None:
-            t = self.schedule.sample_timesteps(z_0.shape[0], generator)
-        t = t.to(z_0.device)
-        if eps is None:
-            eps = torch.randn(z_0.shape, generator=generator).to(z_0)
-        eps_hat = self.denoiser(self.schedule.add_noise(z_0, eps, t), z_i, t)
+        z_t, t, eps = self.schedule.perturb(z_0, generator, t=t, eps=eps)
+        eps_hat = self.denoiser(z_t, z_i, t)
         mse = F.mse_loss(eps_hat, eps)
         return {"loss": mse, "mse": mse.detach()}
 

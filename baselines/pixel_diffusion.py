@@ -100,12 +100,8 @@ class PixelDiffusion(nn.Module):
         images = batch["image"]
         self.check_size(images)
         x_0 = self.encode(batch["label"].long()).to(images)
-        if t is None:
-            t = self.schedule.sample_timesteps(x_0.shape[0], generator)
-        t = t.to(x_0.device)
-        if eps is None:
-            eps = torch.randn(x_0.shape, generator=generator).to(x_0)
-        eps_hat = self.denoiser(self.schedule.add_noise(x_0, eps, t), images, t)
+        x_t, t, eps = self.schedule.perturb(x_0, generator, t=t, eps=eps)
+        eps_hat = self.denoiser(x_t, images, t)
         mse = F.mse_loss(eps_hat, eps)
         return {"loss": mse, "mse": mse.detach()}
 

@@ -115,13 +115,9 @@ class LDSeg(nn.Module):
         y = one_hot(labels, self.num_classes)
         z_i = self.image_encoder(images)
         z_l0 = self.label_encoder(y)
-        if t is None:
-            t = self.schedule.sample_timesteps(z_l0.shape[0], generator)
-        t = t.to(z_l0.device)
-        if eps is None:
-            shape = (1, *z_l0.shape[1:]) if cfg.shared_eps else z_l0.shape
-            eps = torch.randn(shape, generator=generator).to(z_l0).expand_as(z_l0)
-        z_t = self.schedule.add_noise(z_l0, eps, t)
+        z_t, t, eps = self.schedule.perturb(
+            z_l0, generator, t=t, eps=eps, shared_eps=cfg.shared_eps
+        )
         eps_hat = self.denoiser(z_t, z_i, t)
         if cfg.denoised == "eq12":
             z_dn = z_t - eps_hat  # eq. (12), the paper and the reference code

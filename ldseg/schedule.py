@@ -66,6 +66,28 @@ class NoiseSchedule:
         """t ~ Uniform({1, ..., T}) (Algorithm 1, line 5)."""
         return torch.randint(1, self.T + 1, (batch_size,), generator=generator)
 
+    def perturb(
+        self,
+        z0: Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        t: Tensor | None = None,
+        eps: Tensor | None = None,
+        shared_eps: bool = False,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Algorithm 1, lines 5-7, for every diffusion method: returns (z_t, t, eps).
+
+        ``t`` ~ U{1..T} and ``eps`` ~ N(0, I) are drawn from ``generator`` unless injected;
+        ``shared_eps`` draws one eps for the whole batch (the reference code's choice).
+        """
+        if t is None:
+            t = self.sample_timesteps(z0.shape[0], generator)
+        t = t.to(z0.device)
+        if eps is None:
+            shape = (1, *z0.shape[1:]) if shared_eps else z0.shape
+            eps = torch.randn(shape, generator=generator).to(z0).expand_as(z0)
+        return self.add_noise(z0, eps, t), t, eps
+
     # -- closed forms ----------------------------------------------------------------------
     def add_noise(self, z0: Tensor, eps: Tensor, t: Tensor) -> Tensor:
         """Eq. (11): z_t = sqrt(abar_t) z_0 + sqrt(1 - abar_t) eps."""
