@@ -61,12 +61,15 @@ def job_configs(spec: JobSpec, profile: Profile) -> dict[str, Any]:
     if "patch_size" in fields:  # nnU-Net's plan is derived from the training patch size
         mcfg = replace(mcfg, patch_size=tuple(ds.size))
     if "train_steps" in fields:  # two-stage methods place their stage switch in the budget
-        mcfg = replace(mcfg, train_steps=profile.train_config(spec.method).steps)
+        mcfg = replace(
+            mcfg, train_steps=profile.train_config(spec.method, dataset=spec.dataset).steps
+        )
     return {
         "job": asdict(spec),
-        "dataset": {"name": info.name, **asdict(ds)},
+        # the dataset's train overrides are already resolved into "train" below
+        "dataset": {"name": info.name, **{k: v for k, v in asdict(ds).items() if k != "train"}},
         "method": asdict(mcfg),
-        "train": asdict(profile.train_config(spec.method, seed=spec.seed)),
+        "train": asdict(profile.train_config(spec.method, seed=spec.seed, dataset=spec.dataset)),
         "eval": asdict(profile.eval_config(spec.method)),
         "_objects": (info, mcfg),
     }
@@ -88,7 +91,7 @@ def run_job(
     cfgs = job_configs(spec, profile)
     info, mcfg = cfgs.pop("_objects")
     ds = profile.dataset(spec.dataset)
-    train_cfg = profile.train_config(spec.method, seed=spec.seed)
+    train_cfg = profile.train_config(spec.method, seed=spec.seed, dataset=spec.dataset)
     eval_cfg = profile.eval_config(spec.method, **(eval_overrides or {}))
     (out_dir / "config.json").write_text(json.dumps(cfgs, indent=2, default=str))
 

@@ -37,6 +37,9 @@ class DatasetSettings:
     size: tuple[int, ...]
     limit: int | None = None  # keep the first N cases of each split (smoke tests)
     val_fraction: float = 0.0
+    # TrainConfig overrides for every method on this dataset (e.g. a smaller 3D budget);
+    # [method_train.NAME] still wins
+    train: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,10 +71,13 @@ class Profile:
             base = merge(base, self.methods.get(f"{method}@3d", {}))
         return base
 
-    def train_config(self, method: str, seed: int | None = None) -> TrainConfig:
+    def train_config(
+        self, method: str, seed: int | None = None, dataset: str | None = None
+    ) -> TrainConfig:
         from benchmarks.methods import train_defaults
 
-        cfg = merge(train_defaults(method), self.method_train.get(method, {}))
+        per_dataset = self.datasets[dataset].train if dataset in self.datasets else {}
+        cfg = merge(merge(train_defaults(method), per_dataset), self.method_train.get(method, {}))
         out = from_dict(TrainConfig, merge(asdict(self.train), cfg), where=f"method_train.{method}")
         return replace(out, seed=seed) if seed is not None else out
 
