@@ -183,6 +183,44 @@ def predict_cmd(
     console.print(json.dumps(info))
 
 
+@app.command("evaluate")
+@cli_errors
+def evaluate_cmd(
+    checkpoint: Annotated[Path, typer.Option(help="checkpoint.pt of a trained run")],
+    steps: Annotated[int | None, typer.Option(help="sampling steps K")] = None,
+    sampler: Annotated[str | None, typer.Option(help="ddim | ddpm")] = None,
+    samples: Annotated[int | None, typer.Option(help="samples per image (mean fused)")] = None,
+    seed: Annotated[int | None, typer.Option(help="sampling seed")] = None,
+    data_root: Annotated[str | None, typer.Option(help="data root (else $LDSEG_DATA)")] = None,
+    csv: Annotated[Path | None, typer.Option(help="write the per-case table here")] = None,
+    device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
+) -> None:
+    """Re-score a trained checkpoint on its test split with any sampler settings."""
+    from benchmarks.pipeline import evaluate_checkpoint
+
+    with _progress() as bar:
+        task = bar.add_task("evaluate", total=None, info="")
+        done = [0]
+
+        def on_batch(n):
+            done[0] += n
+            bar.update(task, completed=done[0])
+
+        df, summary = evaluate_checkpoint(
+            checkpoint,
+            data_root=data_root,
+            device=device,
+            on_batch=on_batch,
+            num_inference_steps=steps,
+            sampler=sampler,
+            num_samples=samples,
+            seed=seed,
+        )
+    if csv is not None:
+        df.to_csv(csv, index=False)
+    console.print(json.dumps({k: v for k, v in summary.items()}, default=str))
+
+
 def _mount_subapps() -> None:
     from benchmarks.cli_data import data_app
 

@@ -205,3 +205,35 @@ def eval_config_from(ckpt: dict[str, Any], **overrides: Any) -> EvalConfig:
 
     base = ckpt.get("eval_config", {})
     return from_dict(EvalConfig, merge(base, {k: v for k, v in overrides.items() if v is not None}))
+
+
+def evaluate_checkpoint(
+    checkpoint: Path | str,
+    *,
+    data_root: str | None = None,
+    device: str = "cpu",
+    on_batch: Callable[[int], None] | None = None,
+    **eval_overrides: Any,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Score a trained checkpoint on its dataset's test split with any sampler settings
+    (e.g. ``num_inference_steps=50, sampler="ddpm"``): the steps trade-off without retraining."""
+    method, ckpt = load_trained(checkpoint, device=device)
+    job = ckpt["job"]
+    cfg = eval_config_from(ckpt, **eval_overrides)
+    ds_settings = ckpt.get("job_size")
+    test_ds = load_split(
+        job["dataset"],
+        "test",
+        root=data_root or job.get("data_root"),
+        size=tuple(ds_settings),
+        seed=job["seed"],
+        path=job.get("data_path"),
+    )
+    df, summary = evaluate(method, test_ds, cfg, device=device, on_batch=on_batch)
+    summary = {
+        **summary,
+        "num_inference_steps": cfg.num_inference_steps,
+        "sampler": cfg.sampler,
+        "num_samples": cfg.num_samples,
+    }
+    return df, summary

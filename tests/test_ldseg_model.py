@@ -224,3 +224,19 @@ def test_overfit_synthetic_disks():
     inter = (pred * b["label"]).sum().item()
     dsc = 2 * inter / (pred.sum() + b["label"].sum()).item()
     assert dsc > 0.9, dsc
+
+
+@pytest.mark.realdata
+def test_label_latent_standardised_on_real_glas_masks(data_root):
+    """Each sample's z_l0 has ~0 mean and ~unit variance on real GlaS masks (trained or not)."""
+    from benchmarks.data import load_split
+
+    ds = load_split("glas", "train", root=data_root, size=(64, 64), limit=4)
+    labels = torch.stack([ds[i]["label"] for i in range(len(ds))])
+    cfg = replace(tiny_config(in_channels=3), num_downsamplings=2)
+    z = LDSeg(cfg).label_encoder(
+        torch.nn.functional.one_hot(labels[:, 0], 2).movedim(-1, 1).float()
+    )
+    assert z.shape == (4, 2, 16, 16)
+    assert torch.allclose(z.mean(dim=(1, 2, 3)), torch.zeros(4), atol=1e-5)
+    assert torch.allclose(z.var(dim=(1, 2, 3), correction=0), torch.ones(4), atol=1e-3)
