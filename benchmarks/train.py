@@ -165,7 +165,7 @@ class Trainer:
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"loss is {loss.item()} at step {step} (terms: "
-                f"{ {k: float(v) for k, v in terms.items()} }); lower the learning rate or "
+                f"{ {k: float(v.detach()) for k, v in terms.items()} }); lower the learning rate or "
                 f"enable grad_clip"
             )
         self.opt.zero_grad(set_to_none=True)
