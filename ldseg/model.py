@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ldseg.config import LDSegConfig, SamplerConfig
 from ldseg.nets import Denoiser, ImageEncoder, LabelDecoder, LabelEncoder
-from ldseg.samplers import initial_noise, sample
+from ldseg.samplers import initial_noise, sample, standardize
 from ldseg.schedule import NoiseSchedule
 
 
@@ -125,6 +125,8 @@ class LDSeg(nn.Module):
             z_dn = self.schedule.predict_x0(z_t, eps_hat, t)
         else:
             raise ValueError(f"unknown loss.denoised {cfg.denoised!r}; use 'eq12' or 'x0'")
+        if cfg.standardize_denoised:
+            z_dn = standardize(z_dn, "sample")
         logits = self.label_decoder(z_dn)
         ce = F.cross_entropy(logits, labels[:, 0].long())
         dice = self.dice(torch.softmax(logits, dim=1), y)
