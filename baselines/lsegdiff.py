@@ -46,7 +46,7 @@ from ldseg.config import (
 from ldseg.model import Segmentation, one_hot
 from ldseg.nets import Denoiser, ImageEncoder, LabelDecoder
 from ldseg.nets.blocks import conv1, res_unit
-from ldseg.samplers import initial_noise, sample
+from ldseg.samplers import sample_conditional
 from ldseg.schedule import NoiseSchedule
 
 
@@ -231,14 +231,13 @@ class LSegDiff(nn.Module):
         """N samples per image as one batch through the shared sampler, decoded by the VAE."""
         self.check_size(images)
         n = check_num_samples(num_samples)
-        z_i = self.image_encoder(images).repeat_interleave(n, dim=0)
-        shape = (z_i.shape[0], self.config.latent_channels, *z_i.shape[2:])
-        z_T = initial_noise(shape, generator, device=z_i.device, dtype=z_i.dtype)
-        z_0 = sample(
-            lambda z_t, t: self.denoiser(z_t, z_i, t),
-            z_T,
+        z_0 = sample_conditional(
+            self.denoiser,
+            self.image_encoder(images),
+            self.config.latent_channels,
             self.schedule,
             sampler_config(self.config.sampler, sampler),
+            num_samples=n,
             num_inference_steps=num_inference_steps,
             generator=generator,
         )

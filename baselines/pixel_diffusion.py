@@ -29,7 +29,7 @@ from benchmarks.methods import register
 from ldseg.config import DenoiserConfig, SamplerConfig, ScheduleConfig
 from ldseg.model import Segmentation, one_hot
 from ldseg.nets import Denoiser
-from ldseg.samplers import initial_noise, sample
+from ldseg.samplers import sample_conditional
 from ldseg.schedule import NoiseSchedule
 
 
@@ -117,14 +117,13 @@ class PixelDiffusion(nn.Module):
     ) -> Segmentation:
         self.check_size(images)
         n = check_num_samples(num_samples)
-        cond = images.repeat_interleave(n, dim=0)
-        shape = (cond.shape[0], self.x_channels, *cond.shape[2:])
-        x_T = initial_noise(shape, generator, device=cond.device, dtype=cond.dtype)
-        x_0 = sample(
-            lambda x_t, t: self.denoiser(x_t, cond, t),
-            x_T,
+        x_0 = sample_conditional(
+            self.denoiser,
+            images,
+            self.x_channels,
             self.schedule,
             sampler_config(self.sampler, sampler),
+            num_samples=n,
             num_inference_steps=num_inference_steps,
             generator=generator,
         )

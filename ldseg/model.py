@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ldseg.config import LDSegConfig, SamplerConfig
 from ldseg.nets import Denoiser, ImageEncoder, LabelDecoder, LabelEncoder
-from ldseg.samplers import initial_noise, sample, standardize
+from ldseg.samplers import sample_conditional, standardize
 from ldseg.schedule import NoiseSchedule
 
 
@@ -157,14 +157,13 @@ class LDSeg(nn.Module):
         n = int(num_samples)
         if n < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-        z_i = z_i.repeat_interleave(n, dim=0)
-        shape = (z_i.shape[0], self.config.latent_channels, *z_i.shape[2:])
-        z_T = initial_noise(shape, generator, device=z_i.device, dtype=z_i.dtype)
-        z_0 = sample(
-            lambda z_t, t: self.denoiser(z_t, z_i, t),
-            z_T,
+        z_0 = sample_conditional(
+            self.denoiser,
+            z_i,
+            self.config.latent_channels,
             self.schedule,
             config,
+            num_samples=n,
             num_inference_steps=num_inference_steps,
             generator=generator,
             callback=callback,

@@ -162,3 +162,34 @@ def initial_noise(
 ) -> Tensor:
     """z_T ~ N(0, I), drawn on the CPU from ``generator`` so results do not depend on device."""
     return torch.randn(shape, generator=generator, dtype=dtype).to(device)
+
+
+def sample_conditional(
+    denoiser: Callable[[Tensor, Tensor, Tensor], Tensor],
+    cond: Tensor,
+    channels: int,
+    schedule: NoiseSchedule,
+    config: SamplerConfig,
+    *,
+    num_samples: int = 1,
+    num_inference_steps: int | None = None,
+    generator: torch.Generator | None = None,
+    callback: Callable[[int, int], None] | None = None,
+) -> Tensor:
+    """``num_samples`` samples per conditioning input, run as one batch.
+
+    ``denoiser(z_t, cond, t)``; ``cond`` (B, C_c, *spatial) -> z_0 (B * N, channels, *spatial),
+    the N samples of each input adjacent. Used by LDSeg, LSegDiff and the pixel-space methods.
+    """
+    cond = cond.repeat_interleave(num_samples, dim=0)
+    shape = (cond.shape[0], channels, *cond.shape[2:])
+    z_T = initial_noise(shape, generator, device=cond.device, dtype=cond.dtype)
+    return sample(
+        lambda z_t, t: denoiser(z_t, cond, t),
+        z_T,
+        schedule,
+        config,
+        num_inference_steps=num_inference_steps,
+        generator=generator,
+        callback=callback,
+    )

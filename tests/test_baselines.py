@@ -20,7 +20,7 @@ from benchmarks.errors import ConfigError
 from benchmarks.methods import build_method, method_config, registry, train_defaults
 from ldseg.config import LDSegConfig
 from ldseg.model import one_hot
-from ldseg.samplers import sample as shared_sample
+from ldseg.samplers import sample_conditional as shared_sample_conditional
 from ldseg.schedule import NoiseSchedule
 
 BASELINES = Path(__file__).resolve().parents[1] / "baselines"
@@ -247,7 +247,8 @@ def test_baselines_define_no_schedule_of_their_own():
     pattern = re.compile(r"cumprod|betas\s*=|alpha_bar\s*=|alphas_cumprod")
     for path in BASELINES.glob("*.py"):
         assert not pattern.search(path.read_text()), f"{path.name} defines a noise schedule"
-    assert lsegdiff_mod.sample is shared_sample and pixel_mod.sample is shared_sample
+    assert lsegdiff_mod.sample_conditional is shared_sample_conditional
+    assert pixel_mod.sample_conditional is shared_sample_conditional
     for name, spec in registry().items():
         if spec.samples:
             ds = info(2)
