@@ -76,12 +76,11 @@ def ddim_step(
     """One DDIM update z_t -> z_s (Song et al., eq. 12), eta from the config."""
     ab_t = schedule.alpha_bar[t].item()
     ab_s = schedule.alpha_bar[s].item()
-    x0 = (z_t - math.sqrt(1 - ab_t) * eps_hat) / math.sqrt(ab_t)
+    t_ = torch.tensor([t])
+    x0 = schedule.predict_x0(z_t, eps_hat, t_)
     processed = _process_x0(x0, config)
-    if (
-        processed is not x0
-    ):  # keep the update consistent with the processed x0 (as improved-diffusion)
-        eps_hat = (z_t - math.sqrt(ab_t) * processed) / math.sqrt(1 - ab_t)
+    if processed is not x0:  # keep the update consistent with the processed x0
+        eps_hat = schedule.predict_eps(z_t, processed, t_)
         x0 = processed
     if s == 0:
         return x0
@@ -106,7 +105,7 @@ def ddpm_step(
     ab_s = schedule.alpha_bar[s].item()
     alpha = ab_t / ab_s
     beta = 1 - alpha
-    x0 = _process_x0((z_t - math.sqrt(1 - ab_t) * eps_hat) / math.sqrt(ab_t), config)
+    x0 = _process_x0(schedule.predict_x0(z_t, eps_hat, torch.tensor([t])), config)
     # Posterior mean written through x0; identical to Algorithm 2's
     # 1/sqrt(alpha) (z_t - beta/sqrt(1-abar_t) eps_hat) when x0 is not post-processed.
     mean = (math.sqrt(ab_s) * beta / (1 - ab_t)) * x0 + (
