@@ -213,8 +213,8 @@ class LSegDiff(nn.Module):
         z_0 = self.encode(batch["label"].long())
         z_i = self.image_encoder(batch["image"])
         z_t, t, eps = self.schedule.perturb(z_0, generator, t=t, eps=eps)
-        eps_hat = self.denoiser(z_t, z_i, t)
-        mse = F.mse_loss(eps_hat, eps)
+        output = self.denoiser(z_t, z_i, t)
+        mse = F.mse_loss(output, self.schedule.target(z_0, eps, t))
         return {"loss": mse, "mse": mse.detach()}
 
     # -- inference -------------------------------------------------------------------------

@@ -101,8 +101,8 @@ class PixelDiffusion(nn.Module):
         self.check_size(images)
         x_0 = self.encode(batch["label"].long()).to(images)
         x_t, t, eps = self.schedule.perturb(x_0, generator, t=t, eps=eps)
-        eps_hat = self.denoiser(x_t, images, t)
-        mse = F.mse_loss(eps_hat, eps)
+        output = self.denoiser(x_t, images, t)
+        mse = F.mse_loss(output, self.schedule.target(x_0, eps, t))
         return {"loss": mse, "mse": mse.detach()}
 
     @torch.no_grad()

@@ -11,6 +11,8 @@ switch                          paper (default)        reference code
 ``ScheduleConfig.kind``         ``"cosine"``           cosine, hard-coded
 ``SamplerConfig.renormalize``   ``"none"``             ``"batch"`` (every latent re-standardised)
 ``LabelEncoderConfig.affine``   False                  True (LayerNorm with scale/shift)
+``ScheduleConfig.prediction``   ``"epsilon"``          epsilon (``"v"``: v-prediction, not in
+                                                       either; see the quick profile)
 =============================  =====================  ==========================================
 """
 
@@ -30,6 +32,11 @@ class ScheduleConfig:
     max_beta: float = 0.999  # cosine betas are clipped here (Nichol & Dhariwal)
     linear_beta_start: float = 1e-4  # for T = 1000; scaled by 1000 / T
     linear_beta_end: float = 0.02
+    # What the network predicts: "epsilon" (the paper, eps-hat) or "v" (Salimans & Ho 2022,
+    # v = sqrt(abar) eps - sqrt(1 - abar) z_0). Both give (z0-hat, eps-hat) through
+    # ``NoiseSchedule.split``; "v" keeps z0-hat bounded at t ~ T, where the eps form divides by
+    # sqrt(abar_T) ~ 1e-4 (the step that decides a 1- or 2-step DDIM sample).
+    prediction: Literal["epsilon", "v"] = "epsilon"
 
 
 @dataclass(frozen=True)

@@ -118,11 +118,12 @@ class LDSeg(nn.Module):
         z_t, t, eps = self.schedule.perturb(
             z_l0, generator, t=t, eps=eps, shared_eps=cfg.shared_eps
         )
-        eps_hat = self.denoiser(z_t, z_i, t)
+        output = self.denoiser(z_t, z_i, t)
+        x0_hat, eps_hat = self.schedule.split(output, z_t, t)
         if cfg.denoised == "eq12":
             z_dn = z_t - eps_hat  # eq. (12), the paper and the reference code
         elif cfg.denoised == "x0":
-            z_dn = self.schedule.predict_x0(z_t, eps_hat, t)
+            z_dn = x0_hat
         else:
             raise ValueError(f"unknown loss.denoised {cfg.denoised!r}; use 'eq12' or 'x0'")
         if cfg.standardize_denoised:
@@ -130,7 +131,9 @@ class LDSeg(nn.Module):
         logits = self.label_decoder(z_dn)
         ce = F.cross_entropy(logits, labels[:, 0].long())
         dice = self.dice(torch.softmax(logits, dim=1), y)
-        mse = F.mse_loss(eps_hat, eps)
+        # ||eps - eps_hat||^2 in the network's parameterisation: exactly the paper's term for
+        # "epsilon"; for "v" ||v - v_hat||^2 = ||eps - eps_hat||^2 + ||z_0 - z0_hat||^2.
+        mse = F.mse_loss(output, self.schedule.target(z_l0, eps, t))
         total = ce + cfg.gamma * dice + cfg.lam * mse
         return {"loss": total, "ce": ce.detach(), "dice": dice.detach(), "mse": mse.detach()}
 

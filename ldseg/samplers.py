@@ -1,7 +1,8 @@
 """Reverse-process samplers, separate from any model: DDPM (Algorithm 2) and DDIM.
 
 A sampler knows the schedule and its settings; the network enters only as a function
-``denoise(z_t, t) -> eps_hat``. Every method that samples (LDSeg, LSegDiff, the pixel-space
+``denoise(z_t, t) -> output`` (eps-hat, or v-hat: ``NoiseSchedule.split`` turns it into
+(z0-hat, eps-hat) for the schedule's ``prediction``). Every method that samples (LDSeg, LSegDiff, the pixel-space
 baselines) goes through :func:`sample`, so there is one loop and one schedule in the project.
 
 Timesteps (the paper, after Nichol & Dhariwal): K evenly spaced real numbers between 1 and T
@@ -68,7 +69,7 @@ def ddim_step(
     schedule: NoiseSchedule,
     config: SamplerConfig,
     z_t: Tensor,
-    eps_hat: Tensor,
+    output: Tensor,
     t: int,
     s: int,
     generator: torch.Generator | None = None,
@@ -77,7 +78,7 @@ def ddim_step(
     ab_t = schedule.alpha_bar[t].item()
     ab_s = schedule.alpha_bar[s].item()
     t_ = torch.tensor([t])
-    x0 = schedule.predict_x0(z_t, eps_hat, t_)
+    x0, eps_hat = schedule.split(output, z_t, t_)
     processed = _process_x0(x0, config)
     if processed is not x0:  # keep the update consistent with the processed x0
         eps_hat = schedule.predict_eps(z_t, processed, t_)
@@ -95,7 +96,7 @@ def ddpm_step(
     schedule: NoiseSchedule,
     config: SamplerConfig,
     z_t: Tensor,
-    eps_hat: Tensor,
+    output: Tensor,
     t: int,
     s: int,
     generator: torch.Generator | None = None,
@@ -105,7 +106,7 @@ def ddpm_step(
     ab_s = schedule.alpha_bar[s].item()
     alpha = ab_t / ab_s
     beta = 1 - alpha
-    x0 = _process_x0(schedule.predict_x0(z_t, eps_hat, torch.tensor([t])), config)
+    x0 = _process_x0(schedule.split(output, z_t, torch.tensor([t]))[0], config)
     # Posterior mean written through x0; identical to Algorithm 2's
     # 1/sqrt(alpha) (z_t - beta/sqrt(1-abar_t) eps_hat) when x0 is not post-processed.
     mean = (math.sqrt(ab_s) * beta / (1 - ab_t)) * x0 + (
@@ -132,7 +133,8 @@ def sample(
 ) -> Tensor:
     """Run the reverse process from ``z_T`` and return z_0.
 
-    ``denoise(z_t, t)`` receives a LongTensor of timesteps (one per sample) and returns eps_hat.
+    ``denoise(z_t, t)`` receives a LongTensor of timesteps (one per sample) and returns the
+    network output (eps-hat or v-hat, see ``ScheduleConfig.prediction``).
     ``num_inference_steps`` overrides ``config.num_inference_steps``. ``callback(i, t)`` is
     called after each step (for progress bars; library code never prints).
     """
@@ -145,8 +147,8 @@ def sample(
     for i, t in enumerate(ts):
         s = ts[i + 1] if i + 1 < len(ts) else 0
         t_batch = torch.full((z.shape[0],), t, dtype=torch.long, device=z.device)
-        eps_hat = denoise(z, t_batch)
-        z = step(schedule, config, z, eps_hat, t, s, generator)
+        output = denoise(z, t_batch)
+        z = step(schedule, config, z, output, t, s, generator)
         z = standardize(z, config.renormalize)
         if callback is not None:
             callback(i, t)

@@ -49,6 +49,10 @@ class NoiseSchedule:
             raise ValueError(
                 f"unknown schedule kind {self.config.kind!r}; use 'cosine' or 'linear'"
             )
+        if self.config.prediction not in ("epsilon", "v"):
+            raise ValueError(
+                f"unknown schedule prediction {self.config.prediction!r}; use 'epsilon' or 'v'"
+            )
         self.T = T
         # index t in 0..T; beta_0 := 0 so that alpha_bar_0 = 1 (the clean latent)
         self.betas = torch.cat([torch.zeros(1, dtype=torch.float64), betas])
@@ -103,6 +107,25 @@ class NoiseSchedule:
         """Invert eq. (11) for eps given a clean-latent estimate (t >= 1)."""
         ab = self.alpha_bar
         return (z_t - self._coef(ab.sqrt(), t, z_t) * x0) / self._coef((1 - ab).sqrt(), t, z_t)
+
+    def target(self, z0: Tensor, eps: Tensor, t: Tensor) -> Tensor:
+        """What the network is trained to output: eps, or v = sqrt(abar) eps - sqrt(1-abar) z0."""
+        if self.config.prediction == "epsilon":
+            return eps
+        ab = self.alpha_bar
+        return self._coef(ab.sqrt(), t, z0) * eps - self._coef((1 - ab).sqrt(), t, z0) * z0
+
+    def split(self, output: Tensor, z_t: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """Network output -> (z0-hat, eps-hat) for the configured ``prediction``.
+
+        With "v": z0 = sqrt(abar) z_t - sqrt(1-abar) v and eps = sqrt(1-abar) z_t + sqrt(abar) v,
+        both bounded for every t (no division by sqrt(abar_t)).
+        """
+        if self.config.prediction == "epsilon":
+            return self.predict_x0(z_t, output, t), output
+        ab = self.alpha_bar
+        a, b = self._coef(ab.sqrt(), t, z_t), self._coef((1 - ab).sqrt(), t, z_t)
+        return a * z_t - b * output, b * z_t + a * output
 
     def snr(self, t: Tensor) -> Tensor:
         ab = self.alpha_bar[torch.as_tensor(t).long()]

@@ -51,6 +51,32 @@ def test_add_noise_and_inverses_roundtrip():
     assert torch.allclose(s.predict_eps(z_t, z0, t), eps, atol=1e-9)
 
 
+def test_v_prediction_target_and_split_closed_form():
+    """v = sqrt(abar) eps - sqrt(1-abar) z0; split(v) recovers (z0, eps) at every t, incl. T."""
+    s = NoiseSchedule(ScheduleConfig(prediction="v"))
+    g = torch.Generator().manual_seed(0)
+    z0 = torch.randn(4, 2, 5, 5, generator=g, dtype=torch.float64)
+    eps = torch.randn(4, 2, 5, 5, generator=g, dtype=torch.float64)
+    t = torch.tensor([1, 10, 500, 1000])
+    ab = s.alpha_bar[t].reshape(-1, 1, 1, 1)
+    v = s.target(z0, eps, t)
+    assert torch.allclose(v, ab.sqrt() * eps - (1 - ab).sqrt() * z0)
+    z_t = s.add_noise(z0, eps, t)
+    x0_hat, eps_hat = s.split(v, z_t, t)
+    assert torch.allclose(x0_hat, z0, atol=1e-9) and torch.allclose(eps_hat, eps, atol=1e-9)
+    # ||v - v_hat||^2 = ||eps - eps_hat||^2 + ||z0 - z0_hat||^2 (per element, any error)
+    err = torch.randn(z0.shape, generator=g, dtype=torch.float64)
+    x0_e, eps_e = s.split(v + err, z_t, t)
+    assert torch.allclose(err**2, (eps_e - eps) ** 2 + (x0_e - z0) ** 2, atol=1e-9)
+    # epsilon prediction: the target is eps and split is (predict_x0, eps)
+    e = NoiseSchedule()
+    assert torch.equal(e.target(z0, eps, t), eps)
+    x0_e, eps_e = e.split(eps, z_t, t)
+    assert torch.allclose(x0_e, z0, atol=1e-6) and torch.equal(eps_e, eps)
+    with pytest.raises(ValueError, match="prediction"):
+        NoiseSchedule(ScheduleConfig(prediction="x"))
+
+
 def test_sample_timesteps_range_and_seed():
     s = NoiseSchedule(ScheduleConfig(num_train_timesteps=5))
     t = s.sample_timesteps(5000, torch.Generator().manual_seed(1))
