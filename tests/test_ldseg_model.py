@@ -111,9 +111,7 @@ def test_every_loss_and_schedule_key_changes_the_loss():
         ),
         "dice_batch": replace(base, loss=replace(base.loss, dice_batch=False)),
         "schedule.kind": replace(base, schedule=replace(base.schedule, kind="linear")),
-        "schedule.prediction": replace(
-            base, schedule=replace(base.schedule, prediction="v")
-        ),
+        "schedule.prediction": replace(base, schedule=replace(base.schedule, prediction="v")),
         "schedule.T": replace(base, schedule=replace(base.schedule, num_train_timesteps=800)),
         "label_encoder.affine": replace(
             base, label_encoder=replace(base.label_encoder, affine=True)
