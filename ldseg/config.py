@@ -103,10 +103,6 @@ class LossConfig:
     lam: float = 1.0
     denoised: Literal["eq12", "x0"] = "eq12"  # z_dn = z_t - eps_hat (paper) or x0-hat
     shared_eps: bool = False  # reference code: one eps per batch, repeated per sample
-    # Project z_dn onto the standardised latents (zero mean / unit variance per sample, like
-    # every z_l0) before decoding: the training-time twin of sampler.x0_processing =
-    # "standardize". Not in the paper; bounds the 1/sqrt(abar_t) amplification of "x0" at t ~ T.
-    standardize_denoised: bool = False
     dice_include_background: bool = True
     dice_batch: bool = True  # pool the Dice sums over the batch (reference code)
 

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ldseg.config import LDSegConfig, SamplerConfig
 from ldseg.nets import Denoiser, ImageEncoder, LabelDecoder, LabelEncoder
-from ldseg.samplers import sample_conditional, standardize
+from ldseg.samplers import sample_conditional
 from ldseg.schedule import NoiseSchedule
 
 
@@ -126,8 +126,6 @@ class LDSeg(nn.Module):
             z_dn = x0_hat
         else:
             raise ValueError(f"unknown loss.denoised {cfg.denoised!r}; use 'eq12' or 'x0'")
-        if cfg.standardize_denoised:
-            z_dn = standardize(z_dn, "sample")
         logits = self.label_decoder(z_dn)
         ce = F.cross_entropy(logits, labels[:, 0].long())
         dice = self.dice(torch.softmax(logits, dim=1), y)

@@ -2,8 +2,9 @@
 
 A sampler knows the schedule and its settings; the network enters only as a function
 ``denoise(z_t, t) -> output`` (eps-hat, or v-hat: ``NoiseSchedule.split`` turns it into
-(z0-hat, eps-hat) for the schedule's ``prediction``). Every method that samples (LDSeg, LSegDiff, the pixel-space
-baselines) goes through :func:`sample`, so there is one loop and one schedule in the project.
+(z0-hat, eps-hat) for the schedule's ``prediction``). Every method that samples (LDSeg,
+LSegDiff, the pixel-space baselines) goes through :func:`sample`, so there is one loop and one
+schedule in the project.
 
 Timesteps (the paper, after Nichol & Dhariwal): K evenly spaced real numbers between 1 and T
 inclusive, each rounded to the nearest integer (halves round up), visited in decreasing order,

@@ -126,7 +126,3 @@ class NoiseSchedule:
         ab = self.alpha_bar
         a, b = self._coef(ab.sqrt(), t, z_t), self._coef((1 - ab).sqrt(), t, z_t)
         return a * z_t - b * output, b * z_t + a * output
-
-    def snr(self, t: Tensor) -> Tensor:
-        ab = self.alpha_bar[torch.as_tensor(t).long()]
-        return ab / (1 - ab)

@@ -105,7 +105,6 @@ def test_every_loss_and_schedule_key_changes_the_loss():
         "lam": replace(base, loss=replace(base.loss, lam=3.0)),
         "denoised": replace(base, loss=replace(base.loss, denoised="x0")),
         "shared_eps": replace(base, loss=replace(base.loss, shared_eps=True)),
-        "standardize_denoised": replace(base, loss=replace(base.loss, standardize_denoised=True)),
         "dice_include_background": replace(
             base, loss=replace(base.loss, dice_include_background=False)
         ),
