@@ -164,6 +164,9 @@ def _sweep(sweep_plan: Plan, profile, options: RunOptions, hooks: Hooks, env: di
     if parent is not None:
         parent_id = parent.info.run_id
         tracker.reopen(parent_id)
+        # the sweep now holds this run's children: its environment tags (git sha, versions,
+        # device) describe the latest run, not the one that first created the parent
+        tracker.log(parent_id, tags=base_tags)
     else:
         parent_id = tracker.start_run(
             exp_id,

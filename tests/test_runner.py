@@ -140,7 +140,11 @@ def test_child_logs_config_metrics_artifacts_and_environment(first_sweep, store)
 
 
 def test_rerun_is_cached_and_force_redoes(first_sweep, store):
+    client = Tracker(store["tracking_uri"], store["out_root"]).client
+    # as if the sweep had first been run at another commit: a rerun re-tags the parent
+    client.set_tag(first_sweep.parent_run_id, "git_sha", "0ld5ha")
     again = run_experiment("testacc", opts(store, methods=("tiny", "broken")))
+    assert client.get_run(again.parent_run_id).data.tags["git_sha"] != "0ld5ha"
     by = {r.child.method: r for r in again.results}
     assert by["tiny"].status == "CACHED" and by["tiny"].run_id == next(
         r.run_id for r in first_sweep.results if r.child.method == "tiny"
