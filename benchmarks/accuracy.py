@@ -58,9 +58,9 @@ def run_accuracy(child: Child, ctx: ChildContext) -> ChildOutput:
         path = ctx.workdir / "qualitative.npz"
         save_qualitative(job, ctx, ctx.settings.qualitative_cases, path)
         artifacts.append((path, None))
-        png = _qualitative_png(child, path, ctx.workdir / "qualitative.png")
-        if png is not None:
-            artifacts.append((png, "figures"))
+        figure = _qualitative_figure(child, path, ctx.workdir / "qualitative.jpg")
+        if figure is not None:
+            artifacts.append((figure, "figures"))
     return ChildOutput(
         numeric(job.metrics), artifacts, {"train_hash": job.hash, "weights": "trained"}
     )
@@ -94,13 +94,13 @@ def save_qualitative(job: TrainedJob, ctx: ChildContext, n: int, path) -> None:
     )
 
 
-def _qualitative_png(child: Child, npz, png):
+def _qualitative_figure(child: Child, npz, image_path):
     """The Fig. 4-style overlay of this run's cases (a convenience; None if drawing fails)."""
     try:
         from reports.figures import qualitative_grid
 
         with np.load(npz, allow_pickle=False) as d:
-            return qualitative_grid({child.method: dict(d)}, png, child.run_name)
+            return qualitative_grid({child.method: dict(d)}, image_path, child.run_name)
     except Exception:  # noqa: BLE001 - the numbers are the result, the picture is extra
         logging.getLogger(__name__).warning("qualitative figure failed", exc_info=True)
         return None

@@ -140,7 +140,7 @@ def _accuracy(sweep: SweepData, exp, out: Path):
         )
         body.append(f"![DSC]({ds}_dsc.png)")
         body += _wilcoxon(sweep, ds)
-        q = _qualitative(sweep, ds, out / f"{ds}_qualitative.png", f"{exp.name}: {paper.label(ds)}")
+        q = _qualitative(sweep, ds, out / f"{ds}_qualitative.jpg", f"{exp.name}: {paper.label(ds)}")
         if q:
             body += ["", f"![qualitative]({q.name})", ""]
     return body, pd.concat(longs) if longs else pd.DataFrame()

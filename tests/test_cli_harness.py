@@ -100,7 +100,7 @@ def test_report_command_reads_mlflow_only(table2, env, tmp_path):
     res, _ = bench(env, "report", "table2", "--out", str(tmp_path))
     assert res.exit_code == 0, res.output
     assert (tmp_path / "table2" / "report.md").read_text().startswith("# table2")
-    assert (tmp_path / "table2" / "glas_qualitative.png").is_file()
+    assert (tmp_path / "table2" / "glas_qualitative.jpg").is_file()
 
 
 @pytest.mark.parametrize(
