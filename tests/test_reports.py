@@ -143,8 +143,8 @@ def test_rendered_report(sweep):
     csv = pd.read_csv(out / "table2.csv")
     assert {"method", "metric", "mean", "ci95", "n", "paper"} <= set(csv.columns)
     assert set(csv["n"]) == {2}
-    for png in ("synth2d_dsc.png", "synth2d_qualitative.jpg"):
-        assert (out / png).stat().st_size > 1000
+    for name in ("synth2d_dsc.png", "synth2d_qualitative.jpg"):
+        assert (out / name).stat().st_size > 1000
     assert (out / "synth2d_qualitative.jpg").read_bytes()[:2] == b"\xff\xd8"  # a JPEG
 
 
