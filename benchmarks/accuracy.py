@@ -2,8 +2,10 @@
 
 An accuracy child trains (or reuses) its shared train job and logs its test metrics, per-case
 table, checkpoint and a few test cases (image, ground truth, prediction) for the qualitative
-figures. A steps child reuses the same trained model and only predicts again with K sampling
-steps (no retraining): ``load_trained`` + ``evaluate`` with an ``EvalConfig`` override.
+figures, and the method's cost (:func:`measure_cost`): parameters, FLOPs and median latency of
+one test image at the row's K, training seconds per 100 steps and peak memory. A steps child
+reuses the same trained model and only predicts again with K sampling steps (no retraining):
+``load_trained`` + ``evaluate`` with an ``EvalConfig`` override.
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ def describe(child: Child, ctx: ChildContext) -> dict[str, Any]:
     if "num_inference_steps" in child.settings:
         cfg["eval"]["num_inference_steps"] = child.settings["num_inference_steps"]
     cfg["train_hash"] = train_hash(spec, ctx.profile)
+    if child.kind == "accuracy":
+        cfg["cost"] = {
+            "batch": 1,
+            "warmup": ctx.settings.timing_warmup,
+            "repeats": ctx.settings.timing_repeats,
+            "flops": "torch.utils.flop_counter",
+        }
     return cfg
 
 
@@ -61,9 +70,92 @@ def run_accuracy(child: Child, ctx: ChildContext) -> ChildOutput:
         figure = _qualitative_figure(child, path, ctx.workdir / "qualitative.jpg")
         if figure is not None:
             artifacts.append((figure, "figures"))
+    cost, memory_source = measure_cost(job, ctx)
     return ChildOutput(
-        numeric(job.metrics), artifacts, {"train_hash": job.hash, "weights": "trained"}
+        {**numeric(job.metrics), **cost},
+        artifacts,
+        {"train_hash": job.hash, "weights": "trained", "memory_source": memory_source},
     )
+
+
+def measure_cost(job: TrainedJob, ctx: ChildContext) -> tuple[dict[str, float], str]:
+    """What the row's method costs, on this child's device, in this process: one test image
+    through :func:`predict_cost` with the evaluation settings behind the row's DSC, and the
+    train job's optimiser seconds per 100 steps. Returns (metrics, memory source)."""
+    method, ckpt = ctx.cache.model(job.checkpoint, ctx.device)
+    test = ctx.cache.test_split(job.spec, ctx.profile)
+    total = ctx.settings.timing_warmup + ctx.settings.timing_repeats
+    calls = [0]
+
+    def on_call() -> None:
+        calls[0] += 1
+        if ctx.hooks:
+            ctx.hooks.work("cost", calls[0], total)
+
+    cost, source = predict_cost(
+        method,
+        test[0]["image"][None].to(ctx.device),
+        eval_config_from(ckpt),
+        warmup=ctx.settings.timing_warmup,
+        repeats=ctx.settings.timing_repeats,
+        device=ctx.device,
+        on_call=on_call,
+    )
+    steps, seconds = job.metrics.get("train_steps"), job.metrics.get("train_seconds")
+    if steps and seconds is not None:
+        cost["train_s_per_100_steps"] = float(seconds) / float(steps) * 100
+    return cost, source
+
+
+def predict_cost(
+    method, x: torch.Tensor, cfg, *, warmup: int, repeats: int, device: str, on_call=None
+) -> tuple[dict[str, float], str]:
+    """Parameters, FLOPs, latency and peak memory of ``method.predict(x)`` with the K, sampler
+    and number of samples of the evaluation config ``cfg``.
+
+    FLOPs: :class:`torch.utils.flop_counter.FlopCounterMode` over one call (a multiply-add is
+    2 FLOPs; ops without a FLOP formula, e.g. element-wise ones, count 0), so a sampling
+    method's count grows with K. Latency: :func:`benchmarks.timing.time_callable` (``warmup``
+    untimed calls, the median of ``repeats``). Peak memory during the timed calls: CUDA
+    allocated and reserved; CPU the process's peak RSS (an upper bound, see
+    ``benchmarks.timing``).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from benchmarks.timing import time_callable
+
+    def call():
+        return method.predict(
+            x,
+            num_inference_steps=cfg.num_inference_steps,
+            sampler=cfg.sampler,
+            num_samples=cfg.num_samples,
+            generator=torch.Generator().manual_seed(cfg.seed),
+        )
+
+    def predict():
+        out = call()
+        if on_call is not None:
+            on_call()
+        return out
+
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        call()
+    timing = time_callable(predict, warmup=warmup, repeats=repeats, device=device)
+    cost = {
+        "num_parameters": float(sum(p.numel() for p in method.parameters())),
+        "flops_per_image": float(counter.get_total_flops()),
+        "latency_median_s": timing.median_s,
+        "latency_p90_s": timing.p90_s,
+    }
+    mib = 2**20
+    if timing.memory_source == "cuda_max_allocated":
+        cost["peak_allocated_mb"] = timing.peak_memory_bytes / mib
+        cost["peak_reserved_mb"] = timing.peak_reserved_bytes / mib
+    elif timing.peak_memory_bytes is not None:
+        cost["peak_rss_mb"] = timing.peak_memory_bytes / mib  # upper bound
+    return cost, timing.memory_source
 
 
 def save_qualitative(job: TrainedJob, ctx: ChildContext, n: int, path) -> None:

@@ -10,7 +10,8 @@ Peak memory:
 
 * CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``, i.e. the peak of
   tensors allocated by PyTorch during the timed repeats (weights and inputs included, allocator
-  cache excluded).
+  cache excluded); ``peak_reserved_bytes`` is ``max_memory_reserved``, the peak the caching
+  allocator held from the driver (what another process could not use).
 * CPU: the process's peak resident set size during the timed repeats. On Linux the peak is reset
   just before the repeats (``/proc/self/clear_refs``) and read back from ``VmHWM``; where that is
   not possible it falls back to ``getrusage``'s lifetime ``ru_maxrss``. Either way it is a coarse
@@ -65,6 +66,7 @@ class TimingResult:
     device: str
     times_s: list[float] = field(default_factory=list)
     memory_source: str = "none"  # cuda_max_allocated | cpu_peak_rss | cpu_peak_rss_lifetime | none
+    peak_reserved_bytes: int | None = None  # CUDA only: torch.cuda.max_memory_reserved
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,6 +123,7 @@ def time_callable(
 
     times: list[float] = []
     peak: int | None = None
+    reserved: int | None = None
     source = "none"
     with torch.inference_mode():
         for _ in range(warmup):
@@ -139,6 +142,7 @@ def time_callable(
             times.append(time.perf_counter() - t0)
         if measure_memory and device.type == "cuda":
             peak, source = int(torch.cuda.max_memory_allocated(device)), "cuda_max_allocated"
+            reserved = int(torch.cuda.max_memory_reserved(device))
         elif measure_memory and device.type == "cpu":
             peak = _cpu_peak_rss_bytes(reset_ok)
             source = "cpu_peak_rss" if reset_ok else "cpu_peak_rss_lifetime"
@@ -156,6 +160,7 @@ def time_callable(
         device=str(device),
         times_s=times,
         memory_source=source,
+        peak_reserved_bytes=reserved,
     )
 
 

@@ -1,5 +1,7 @@
 """``bench report NAME``: a finished sweep -> ``<root>/NAME/`` with ``report.md`` (measured
-numbers beside the paper's), ``NAME.csv`` (the long numbers) and PNG figures.
+numbers beside the paper's), ``NAME.csv`` (the long numbers), PNG figures and, for ``--format
+csv|latex``, the display tables as ``NAME_tables.csv`` / ``NAME.tex`` (``reports.export``).
+Accuracy reports also write ``NAME_paired.csv``: LDSeg vs every other row over test cases.
 
 Reads MLflow only (``reports.load``); never trains or predicts. The default root is
 ``reports/out`` (``$LDSEG_REPORTS`` or the ``out_dir`` argument override it).
@@ -16,16 +18,19 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.experiments import get_experiment
-from reports import figures
+from reports import export, figures
 from reports import paper_numbers as paper
+from reports.export import DisplayTable
 from reports.load import SweepData, load_sweep
+from reports.stats import N_RESAMPLES, paired_comparison
 from reports.tables import (
     accuracy_table,
+    best_directions,
     fmt,
+    fmt_p,
     summarize,
     switches,
     to_markdown,
-    wilcoxon_vs_best,
 )
 
 log = logging.getLogger(__name__)
@@ -44,8 +49,13 @@ def render_report(
     profile: str | None = None,
     out_dir: str | Path | None = None,
     out_root: str | Path | None = None,
+    fmt: str = "md",
 ) -> Path:
-    """Render the latest (or the given) sweep of ``experiment``; returns the report folder."""
+    """Render the latest (or the given) sweep of ``experiment``; returns the report folder.
+
+    ``report.md`` and the long CSV are always written; ``fmt`` "csv" or "latex" adds the
+    display tables in that format (``reports.export.report_file`` names the file)."""
+    export.check_format(fmt)
     exp = get_experiment(experiment)
     sweep = load_sweep(
         experiment,
@@ -56,11 +66,23 @@ def render_report(
     )
     out = report_root(out_dir) / experiment
     out.mkdir(parents=True, exist_ok=True)
-    body, long = RENDERERS[exp.kind](sweep, exp, out)
+    tables: list[DisplayTable] = []
+    body, long = RENDERERS[exp.kind](sweep, exp, out, tables)
     md = [f"# {exp.name}: {exp.title}", "", *_header(sweep, exp), "", *body, "", *_footer(sweep)]
     (out / "report.md").write_text("\n".join(md) + "\n")
     long.to_csv(out / f"{experiment}.csv", index=False)
+    if fmt != "md":
+        export.write(tables, fmt, out, experiment, footnote(sweep))
     return out
+
+
+def footnote(sweep: SweepData) -> str:
+    """Where the numbers come from: profile, device and git commit of the sweep."""
+    t = sweep.tags
+    return (
+        f"Profile {sweep.profile}; device {t.get('device', '?')} ({t.get('env.device', '?')}); "
+        f"git {t.get('git_sha', '?')[:10]}; MLflow sweep {sweep.parent_run_id}."
+    )
 
 
 def _samples(method: str) -> bool:
@@ -124,11 +146,14 @@ def _footer(sweep: SweepData) -> list[str]:
 
 
 # -- accuracy tables ---------------------------------------------------------------------------
-def _accuracy(sweep: SweepData, exp, out: Path):
-    runs, body, longs = sweep.runs, [], []
-    datasets = list(exp.datasets)
-    for ds in datasets:
-        table, long = accuracy_table(runs, ds, exp.name, sweep.skipped, sweep.failed)
+def _accuracy(sweep: SweepData, exp, out: Path, tables: list[DisplayTable]):
+    runs, body, longs, paired = sweep.runs, [_ACCURACY_LEGEND, ""], [], []
+    for ds in exp.datasets:
+        comparison = _paired(sweep, ds)
+        table, long = accuracy_table(
+            runs, ds, exp.name, sweep.skipped, sweep.failed, comparison=comparison
+        )
+        tables.append(DisplayTable(f"{exp.name}: {paper.label(ds)}", table, best_directions(table)))
         body += [f"## {paper.label(ds)}", "", to_markdown(table), ""]
         if not len(long):
             continue
@@ -139,39 +164,82 @@ def _accuracy(sweep: SweepData, exp, out: Path):
             long, out / f"{ds}_dsc.png", f"{exp.name}: {paper.label(ds)}", metric=metric
         )
         body.append(f"![DSC]({ds}_dsc.png)")
-        body += _wilcoxon(sweep, ds)
+        body += _paired_text(comparison)
+        if len(comparison):
+            paired.append(comparison.assign(dataset=ds))
+            tables.append(
+                DisplayTable(
+                    f"{exp.name}: {paper.label(ds)}, paired vs LDSeg", _paired_table(comparison)
+                )
+            )
         q = _qualitative(sweep, ds, out / f"{ds}_qualitative.jpg", f"{exp.name}: {paper.label(ds)}")
         if q:
             body += ["", f"![qualitative]({q.name})", ""]
+    if paired:
+        pd.concat(paired).to_csv(out / f"{exp.name}_paired.csv", index=False)
     return body, pd.concat(longs) if longs else pd.DataFrame()
 
 
-def _wilcoxon(sweep: SweepData, dataset: str) -> list[str]:
-    runs = sweep.runs[sweep.runs["dataset"] == dataset]
-    if runs.empty or runs["seed"].nunique() < 2:
-        return [
-            "",
-            "Paired Wilcoxon test: needs >= 2 seeds (this sweep has "
-            f"{runs['seed'].nunique() if len(runs) else 0}).",
-        ]
+_ACCURACY_LEGEND = (
+    'Columns: K = sampling steps behind the row ("-": one forward pass); seeds and test '
+    "cases per row; p = two-sided paired Wilcoxon signed-rank test of LDSeg vs that row over "
+    "the test cases (each case's DSC averaged over the seeds first; one seed is still a "
+    "paired test), Holm-corrected across the rows. Cost (mean over seeds, this sweep's "
+    "device): parameters; FLOPs of one test image through `predict` at the row's K "
+    "(`torch.utils.flop_counter`, a multiply-add = 2 FLOPs); median latency of that image "
+    "(batch 1, after warm-up); optimiser seconds per 100 training steps; peak memory during "
+    "the timed calls (CUDA: allocated and reserved; CPU: the process's peak RSS, an upper "
+    "bound)."
+)
+
+
+def _paired(sweep: SweepData, dataset: str) -> pd.DataFrame:
+    """LDSeg vs every other method of ``dataset`` over the test cases of every seed."""
+    runs = sweep.runs[sweep.runs["dataset"] == dataset] if len(sweep.runs) else sweep.runs
     frames: dict[str, list[pd.DataFrame]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for r in runs.itertuples():
             p = sweep.artifact(r.run_id, "per_case.csv", Path(tmp) / r.run_id)
             if p is not None:
                 frames.setdefault(r.method, []).append(pd.read_csv(p))
-    res = wilcoxon_vs_best(frames)
-    if res is None:
-        return ["", "Paired Wilcoxon test: LDSeg or a baseline is missing."]
+    return paired_comparison(frames)
+
+
+def _paired_text(res: pd.DataFrame) -> list[str]:
+    if not len(res):
+        return ["", "Paired tests: LDSeg or every other method is missing (no per-case tables)."]
+    best = res[res["best"]].iloc[0]
+    ref, other = paper.display(best["reference"]), paper.display(best["method"])
     return [
         "",
-        f"Paired Wilcoxon signed-rank test over {res['n_cases']} test cases (per-case "
-        f"DSC averaged over seeds): {paper.display(res['method'])} "
-        f"{res['mean_ldseg']:.3f} vs best other method "
-        f"{paper.display(res['baseline'])} {res['mean_baseline']:.3f}, median "
-        f"difference {res['median_diff']:+.3f}, W = {res['statistic']:.1f}, "
-        f"p = {res['p_value']:.3g}.",
+        f"Paired over {int(best['n_cases'])} test cases (per-case DSC averaged over "
+        f"{int(best['seeds_reference'])} / {int(best['seeds_method'])} seeds): {ref} − best "
+        f"other method ({other}) = {best['mean_diff']:+.3f} mean per-case DSC, 95% bootstrap "
+        f"CI [{best['ci_low']:+.3f}, {best['ci_high']:+.3f}] ({N_RESAMPLES:,} resamples, "
+        f"percentile), median {best['median_diff']:+.3f}; Wilcoxon W = "
+        f"{best['statistic']:.1f}, p = {fmt_p(best['p_value'])}, Holm-corrected over "
+        f"{len(res)} comparison(s) p = {fmt_p(best['p_holm'])}.",
+        "",
+        to_markdown(_paired_table(res)),
     ]
+
+
+def _paired_table(res: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "vs": [paper.display(m) for m in res["method"]],
+            "cases": res["n_cases"].astype(int),
+            "LDSeg − row (mean)": [f"{v:+.3f}" for v in res["mean_diff"]],
+            "95% bootstrap CI": [
+                f"[{lo:+.3f}, {hi:+.3f}]"
+                for lo, hi in zip(res["ci_low"], res["ci_high"], strict=True)
+            ],
+            "median": [f"{v:+.3f}" for v in res["median_diff"]],
+            "W": [f"{v:.1f}" for v in res["statistic"]],
+            "p": [fmt_p(v) for v in res["p_value"]],
+            "p Holm": [fmt_p(v) for v in res["p_holm"]],
+        }
+    )
 
 
 def _qualitative(sweep: SweepData, dataset: str, path: Path, title: str) -> Path | None:
@@ -190,7 +258,7 @@ def _qualitative(sweep: SweepData, dataset: str, path: Path, title: str) -> Path
 
 
 # -- steps -------------------------------------------------------------------------------------
-def _steps(sweep: SweepData, exp, out: Path):
+def _steps(sweep: SweepData, exp, out: Path, tables: list[DisplayTable]):
     runs = _settings(sweep.runs, K="num_inference_steps")
     if runs.empty:
         return ["No finished runs."], pd.DataFrame()
@@ -206,6 +274,14 @@ def _steps(sweep: SweepData, exp, out: Path):
         row["min K within 0.01 of max"] = int(within["K"].min())
         row["paper (GlaS)"] = paper.STEPS_FOR_MAX_DSC.get(m, "-") if ds == "glas" else "-"
         rows.append(row)
+    frame = pd.DataFrame(rows)
+    tables.append(
+        DisplayTable(
+            "DSC vs sampling steps K",
+            frame,
+            {c: "max" for c in frame.columns if c.startswith("K=")},
+        )
+    )
     figures.steps_curve(dsc, out / "steps.png", "DSC vs sampling steps (trained models reused)")
     body = [
         "Paper: with DDIM, K = 2 gives LDSeg's maximum DSC on every dataset (Fig. 5); on "
@@ -220,7 +296,7 @@ def _steps(sweep: SweepData, exp, out: Path):
 
 
 # -- Table IV ----------------------------------------------------------------------------------
-def _table4(sweep: SweepData, exp, out: Path):
+def _table4(sweep: SweepData, exp, out: Path, tables: list[DisplayTable]):
     runs = _settings(sweep.runs, K="num_inference_steps")
     if runs.empty:
         return ["No finished runs."], pd.DataFrame()
@@ -239,6 +315,7 @@ def _table4(sweep: SweepData, exp, out: Path):
         if ref:
             row["paper ratio"] = f"{ref[1000] / ref[2]:.0f}"
         rows.append(row)
+    tables.append(DisplayTable("LDSeg seconds per image", pd.DataFrame(rows)))
     figures.table4_bars(runs, out / "table4.png", "LDSeg seconds per image")
     device = sweep.tags.get("env.device", "?")
     body = [
@@ -255,7 +332,7 @@ def _table4(sweep: SweepData, exp, out: Path):
 
 
 # -- runtime (Fig. 6b) -------------------------------------------------------------------------
-def _runtime(sweep: SweepData, exp, out: Path):
+def _runtime(sweep: SweepData, exp, out: Path, tables: list[DisplayTable]):
     runs = _settings(sweep.runs, size="size", K="num_inference_steps")
     if runs.empty:
         return ["No finished runs."], pd.DataFrame()
@@ -275,6 +352,7 @@ def _runtime(sweep: SweepData, exp, out: Path):
         }
         for r in runs.itertuples()
     ]
+    tables.append(DisplayTable("Per-image latency and peak memory vs size", pd.DataFrame(rows)))
     figures.runtime_curves(runs, out / "runtime.png", "Per-image latency and peak memory vs size")
     device = sweep.tags.get("env.device", "?")
     body = [
@@ -292,7 +370,7 @@ def _runtime(sweep: SweepData, exp, out: Path):
 
 
 # -- robustness (Fig. 8a) ----------------------------------------------------------------------
-def _robustness(sweep: SweepData, exp, out: Path):
+def _robustness(sweep: SweepData, exp, out: Path, tables: list[DisplayTable]):
     runs = _settings(sweep.runs, sigma="sigma")
     if runs.empty:
         return ["No finished runs."], pd.DataFrame()
@@ -303,6 +381,14 @@ def _robustness(sweep: SweepData, exp, out: Path):
         row = {"method": paper.display(m), "dataset": ds}
         row.update({f"sigma={r.sigma:g}": fmt(r.mean, r.ci95, int(r.n)) for r in g.itertuples()})
         rows.append(row)
+    frame = pd.DataFrame(rows)
+    tables.append(
+        DisplayTable(
+            "DSC vs added Gaussian noise",
+            frame,
+            {c: "max" for c in frame.columns if c.startswith("sigma=")},
+        )
+    )
     figures.robustness_curve(dsc, out / "robustness.png", "DSC vs added Gaussian noise")
     body = [
         "Test images perturbed as I + N(0, sigma) with sigma the noise **standard "
@@ -318,7 +404,7 @@ def _robustness(sweep: SweepData, exp, out: Path):
 
 
 # -- uncertainty (Fig. 10) ---------------------------------------------------------------------
-def _uncertainty(sweep: SweepData, exp, out: Path):
+def _uncertainty(sweep: SweepData, exp, out: Path, tables: list[DisplayTable]):
     runs = sweep.runs
     if runs.empty:
         return ["No finished runs."], pd.DataFrame()
@@ -330,6 +416,11 @@ def _uncertainty(sweep: SweepData, exp, out: Path):
         row.update({r.metric: fmt(r.mean, r.ci95, int(r.n)) for r in g.itertuples()})
         row["N samples"] = int(runs[runs["dataset"] == ds]["setting.num_samples"].iloc[0])
         rows.append(row)
+    tables.append(
+        DisplayTable(
+            "Uncertainty: AUROC of the SD for errors", pd.DataFrame(rows), {"auroc": "max"}
+        )
+    )
     body = [
         "AUROC of the per-pixel SD over N samples as a detector of misclassified pixels "
         "(pixels where the mean segmentation's label is wrong), pooled over the evaluated "

@@ -1,9 +1,8 @@
-"""Tables: measured mean +/- 95% CI over seeds beside the paper's numbers, as DataFrames that
-render to Markdown and CSV.
+"""Tables: measured mean +/- 95% CI over seeds beside the paper's numbers, paired p-values
+against LDSeg and the cost of each method, as DataFrames that render to Markdown, CSV and LaTeX.
 
-CI: Student-t, ``mean +/- t_{0.975, n-1} * sd / sqrt(n)`` over seeds; with one seed only the
-mean is shown with "n=1". Paired test: Wilcoxon signed-rank (two-sided) of LDSeg vs the best
-other method over test cases, each case's DSC averaged over seeds first.
+CI: Student-t over seeds (``reports.stats.mean_ci``); with one seed only the mean is shown with
+"n=1". Paired tests: ``reports.stats.paired_comparison`` (Wilcoxon per row vs LDSeg, Holm).
 """
 
 from __future__ import annotations
@@ -13,21 +12,23 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from reports import paper_numbers as paper
+from reports.stats import mean_ci
 
+__all__ = ["mean_ci", "fmt", "summarize", "accuracy_table", "to_markdown", "switches"]
 
-def mean_ci(values: Iterable[float]) -> tuple[float, float, int]:
-    """(mean, 95% CI half-width, n) of the finite values; half-width NaN when n < 2."""
-    x = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
-    n = len(x)
-    if n == 0:
-        return float("nan"), float("nan"), 0
-    if n == 1:
-        return float(x[0]), float("nan"), 1
-    half = stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / math.sqrt(n)
-    return float(x.mean()), float(half), n
+# metric -> (column title, scale, direction of "better") of the cost columns, in display order
+COST_COLUMNS = {
+    "num_parameters": ("params (M)", 1e-6, "min"),
+    "flops_per_image": ("GFLOPs/image", 1e-9, "min"),
+    "latency_median_s": ("latency (ms/image)", 1e3, "min"),
+    "train_s_per_100_steps": ("train s/100 steps", 1.0, "min"),
+    "peak_rss_mb": ("peak RSS (MiB, upper bound)", 1.0, "min"),
+    "peak_allocated_mb": ("peak allocated (MiB)", 1.0, "min"),
+    "peak_reserved_mb": ("peak reserved (MiB)", 1.0, "min"),
+}
+P_COLUMNS = ("p Wilcoxon", "p Holm")
 
 
 def fmt(mean: float, half: float, n: int, digits: int = 3) -> str:
@@ -40,6 +41,23 @@ def fmt(mean: float, half: float, n: int, digits: int = 3) -> str:
 
 def fmt_paper(v: float | None, digits: int = 2) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
+
+
+def fmt_p(p: float) -> str:
+    if p is None or not np.isfinite(p):
+        return "-"
+    return f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
+
+
+def fmt_num(v: float) -> str:
+    """A cost value with about three significant digits and no exponent."""
+    if v is None or not np.isfinite(v):
+        return "-"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    if abs(v) >= 1:
+        return f"{v:.2f}"
+    return f"{v:.{max(2, 2 - math.floor(math.log10(abs(v))))}f}" if v else "0"
 
 
 def summarize(df: pd.DataFrame, metrics: Sequence[str], by: Sequence[str]) -> pd.DataFrame:
@@ -89,8 +107,14 @@ def accuracy_table(
     table: str,
     skipped: Sequence[dict],
     failed: Sequence[dict] = (),
+    comparison: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(display table, long numbers) for one dataset of an accuracy experiment."""
+    """(display table, long numbers) for one dataset of an accuracy experiment.
+
+    ``comparison`` (``reports.stats.paired_comparison``) fills the p-value columns; the cost
+    columns come from the runs' cost metrics (``benchmarks.accuracy.measure_cost``), "-" for
+    runs logged before those existed.
+    """
     if runs.empty:
         runs = pd.DataFrame(columns=["method", "dataset", "seed"])
     sub = runs[runs["dataset"] == dataset]
@@ -103,7 +127,9 @@ def accuracy_table(
         cols += [("iou_combined", "iou", 2, "IoU combined")]
     else:
         cols = [("dsc", "dsc", 0, "DSC"), ("iou", "iou", 1, "IoU")]
-    long = summarize(sub, [c[0] for c in cols], ["method"]) if len(sub) else pd.DataFrame()
+    costs = cost_metrics(sub)
+    metrics = [c[0] for c in cols] + costs
+    long = summarize(sub, metrics, ["method"]) if len(sub) else pd.DataFrame()
     methods = list(dict.fromkeys(sub["method"])) if len(sub) else []
     ref_methods = list(ref["dsc"]) if ref is not None else list(paper.binary(table))
     skip = {s["method"]: s["reason"] for s in skipped if s["dataset"] == dataset}
@@ -111,25 +137,68 @@ def accuracy_table(
         if f["dataset"] == dataset and f["method"] not in methods:
             skip.setdefault(f["method"], "failed (see below)")
     order = _order(methods, ref_methods, skip)
+    tests = comparison.set_index("method") if comparison is not None and len(comparison) else None
     rows = []
     for m in order:
-        row = {"method": paper.display(m)}
+        ran = m in methods
+        g = sub[sub["method"] == m]
+        row = {"method": paper.display(m), "K": _k(g) if ran else "-"}
         for metric, kind, idx, title in cols:
-            row[title] = _cell(
-                long, m, metric, skip.get(m) or ("not run" if m not in methods else None)
-            )
+            row[title] = _cell(long, m, metric, skip.get(m) or ("not run" if not ran else None))
             row[f"{title} (paper{_paper_class(ref, idx)})"] = fmt_paper(
                 _paper_value(ref, table, m, kind, idx)
             )
-        row["seeds"] = int(sub[sub["method"] == m]["seed"].nunique()) if m in methods else 0
+        row["seeds"] = int(g["seed"].nunique()) if ran else 0
+        row["cases"] = int(g["n_cases"].max()) if ran and _has(g, "n_cases") else "-"
+        for title, key in zip(P_COLUMNS, ("p_value", "p_holm"), strict=True):
+            row[title] = fmt_p(tests.loc[m, key]) if tests is not None and m in tests.index else "-"
+            if comparison is not None and len(comparison) and m == comparison["reference"].iloc[0]:
+                row[title] = "ref."
+        for metric in costs:
+            title, scale = COST_COLUMNS[metric][:2]
+            row[title] = fmt_num(g[metric].mean() * scale) if ran and _has(g, metric) else "-"
         rows.append(row)
     if len(long):
         long["paper"] = [
             _paper_value(ref, table, r.method, _kind(r.metric), _idx(r.metric, cols))
+            if r.metric not in COST_COLUMNS
+            else None
             for r in long.itertuples()
         ]
         long.insert(0, "dataset", dataset)
     return pd.DataFrame(rows), long
+
+
+def cost_metrics(runs: pd.DataFrame) -> list[str]:
+    """The cost columns to show: always parameters, FLOPs, latency and training time; the
+    CUDA memory columns when any run has them, else the CPU peak RSS."""
+    base = ["num_parameters", "flops_per_image", "latency_median_s", "train_s_per_100_steps"]
+    cuda = ["peak_allocated_mb", "peak_reserved_mb"]
+    return base + (cuda if any(_has(runs, c) for c in cuda) else ["peak_rss_mb"])
+
+
+def best_directions(table: pd.DataFrame) -> dict[str, str]:
+    """Which value of each column of an accuracy display table is best (for bold)."""
+    out = {}
+    for col in table.columns:
+        if col.startswith(("DSC", "IoU")):
+            out[col] = "max"
+        for title, _, direction in COST_COLUMNS.values():
+            if col == title:
+                out[col] = direction
+    return out
+
+
+def _has(df: pd.DataFrame, col: str) -> bool:
+    return col in df and df[col].notna().any()
+
+
+def _k(g: pd.DataFrame) -> str:
+    """The sampling steps K behind a row's numbers ("-" for a one-pass method)."""
+    if not _has(g, "num_inference_steps"):
+        return "-"
+    ks = sorted({int(k) for k in g["num_inference_steps"].dropna()})
+    return ", ".join(str(k) for k in ks) if ks and ks != [0] else "-"
 
 
 def _paper_class(ref, idx: int) -> str:
@@ -170,41 +239,6 @@ def _paper_value(ref, table: str, method: str, kind: str, idx: int) -> float | N
         return None if vals is None else vals[idx]
     vals = paper.binary(table).get(method)
     return None if vals is None else vals[0 if kind == "dsc" else 1]
-
-
-def wilcoxon_vs_best(
-    per_case: dict[str, list[pd.DataFrame]], metric: str = "dsc_mean", ldseg: str = "ldseg"
-) -> dict | None:
-    """Paired Wilcoxon of ``ldseg`` vs the best other method (by mean ``metric``) over test
-    cases; ``per_case[method]`` holds one per-case table per seed."""
-    if ldseg not in per_case or len(per_case) < 2:
-        return None
-
-    def by_case(frames: list[pd.DataFrame]) -> pd.Series:
-        both = pd.concat(frames)
-        return both.groupby(both["case_id"].astype(str))[metric].mean()
-
-    means = {m: by_case(f) for m, f in per_case.items() if f}
-    others = {m: s.mean() for m, s in means.items() if m != ldseg}
-    if not others:
-        return None
-    best = max(others, key=others.get)
-    a, b = means[ldseg].align(means[best], join="inner")
-    out = {
-        "method": ldseg,
-        "baseline": best,
-        "n_cases": int(len(a)),
-        "mean_ldseg": float(a.mean()),
-        "mean_baseline": float(b.mean()),
-        "median_diff": float((a - b).median()) if len(a) else float("nan"),
-        "statistic": float("nan"),
-        "p_value": float("nan"),
-        "seeds": {m: len(f) for m, f in per_case.items()},
-    }
-    if len(a) and np.any(a.to_numpy() != b.to_numpy()):
-        res = stats.wilcoxon(a.to_numpy(), b.to_numpy(), alternative="two-sided")
-        out.update(statistic=float(res.statistic), p_value=float(res.pvalue))
-    return out
 
 
 # -- switches ----------------------------------------------------------------------------------

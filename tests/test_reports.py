@@ -1,21 +1,27 @@
-"""Reports: statistics (t CI, formatting, paired Wilcoxon), the paper's numbers, and a rendered
-report (Markdown + CSV + PNG) from a small two-seed sweep in a temporary MLflow store."""
+"""Reports: formatting, the paper's numbers, the accuracy table's p-value and cost columns, the
+LaTeX / CSV exports, the cost measurement of an accuracy child, and a rendered report (Markdown +
+CSV + LaTeX + PNG) from a small two-seed sweep in a temporary MLflow store. The statistics
+themselves are tested against scipy in ``test_stats.py``."""
 
 from __future__ import annotations
 
 import math
+import re
 
-import numpy as np
 import pandas as pd
 import pytest
+import torch
 from test_runner import Tiny, TinyConfig  # the fake method of the runner tests
 
 from benchmarks import experiments, methods
+from benchmarks.errors import ConfigError
 from benchmarks.experiments import Experiment
 from benchmarks.runner import RunOptions, run_experiment
+from reports import export
 from reports import paper_numbers as paper
+from reports.export import DisplayTable
 from reports.render import render_report
-from reports.tables import accuracy_table, fmt, mean_ci, summarize, wilcoxon_vs_best
+from reports.tables import accuracy_table, best_directions, fmt, fmt_num, fmt_p, mean_ci, summarize
 
 
 def test_mean_ci_uses_the_t_distribution():
@@ -32,26 +38,6 @@ def test_formatting():
     assert fmt(0.81234, 0.0123, 3) == "0.812 ± 0.012"
     assert fmt(0.8, float("nan"), 1) == "0.800 (n=1)"
     assert fmt(float("nan"), float("nan"), 0) == "-"
-
-
-def test_wilcoxon_pairs_cases_after_averaging_seeds():
-    cases = [f"c{i}" for i in range(12)]
-    rng = np.random.default_rng(0)
-    base = rng.random(12) * 0.5
-
-    def frame(v):
-        return pd.DataFrame({"case_id": cases, "dsc_mean": v})
-
-    per_case = {
-        "ldseg": [frame(base + 0.3), frame(base + 0.32)],
-        "unet": [frame(base), frame(base + 0.01)],
-        "vnet": [frame(base - 0.1), frame(base - 0.1)],
-    }
-    res = wilcoxon_vs_best(per_case)
-    assert res["baseline"] == "unet" and res["n_cases"] == 12
-    assert res["median_diff"] == pytest.approx(0.305)
-    assert res["p_value"] < 0.01  # ldseg better on every case
-    assert wilcoxon_vs_best({"unet": per_case["unet"]}) is None
 
 
 def test_paper_numbers_are_transcribed():
@@ -89,6 +75,149 @@ def test_accuracy_table_marks_skips_and_missing_rows():
     assert set(long["metric"]) == {"dsc", "iou"}
     s = summarize(runs, ["dsc"], ["method"])
     assert s.set_index("method").loc["ldseg", "n"] == 2
+
+
+def test_accuracy_table_p_values_and_cost_columns():
+    runs = pd.DataFrame(
+        {
+            "method": ["ldseg", "ldseg", "unet", "vnet"],
+            "dataset": ["glas"] * 4,
+            "seed": [0, 1, 0, 0],
+            "dsc": [0.8, 0.9, 0.7, 0.6],
+            "iou": [0.7, 0.8, 0.6, 0.5],
+            "n_cases": [80, 80, 80, 80],
+            "num_inference_steps": [2, 2, 0, 0],
+            "num_parameters": [2e6, 2e6, 31e6, None],  # vnet: logged before cost columns
+            "flops_per_image": [4e9, 4e9, 2e9, None],
+            "latency_median_s": [0.010, 0.030, 0.005, None],
+            "train_s_per_100_steps": [50.0, 70.0, 20.0, None],
+            "peak_rss_mb": [900.0, 1100.0, 800.0, None],
+        }
+    )
+    comparison = pd.DataFrame(
+        {
+            "reference": ["ldseg", "ldseg"],
+            "method": ["unet", "vnet"],
+            "p_value": [0.0004, 0.03],
+            "p_holm": [0.0008, 0.03],
+        }
+    )
+    table, long = accuracy_table(runs, "glas", "table2", [], comparison=comparison)
+    rows = table.set_index("method")
+    assert rows.loc["U-net", "p Wilcoxon"] == "4.0e-04" and rows.loc["U-net", "p Holm"] == "8.0e-04"
+    assert rows.loc["V-net", "p Wilcoxon"] == "0.030" and rows.loc["LDSeg", "p Holm"] == "ref."
+    assert rows.loc["MedT", "p Wilcoxon"] == "-"
+    assert rows.loc["LDSeg", "K"] == "2" and rows.loc["U-net", "K"] == "-"
+    assert rows.loc["LDSeg", "cases"] == 80 and rows.loc["LDSeg", "seeds"] == 2
+    assert rows.loc["LDSeg", "params (M)"] == "2.00"
+    assert rows.loc["U-net", "GFLOPs/image"] == "2.00"
+    assert rows.loc["LDSeg", "latency (ms/image)"] == "20.00"  # mean of the seeds' medians
+    assert rows.loc["LDSeg", "train s/100 steps"] == "60.00"
+    assert rows.loc["LDSeg", "peak RSS (MiB, upper bound)"] == "1000"
+    assert rows.loc["V-net", "params (M)"] == "-"
+    cost = long[long["metric"] == "latency_median_s"].set_index("method")
+    assert cost.loc["ldseg", "n"] == 2 and cost["paper"].isna().all()
+    best = best_directions(table)
+    assert best["DSC"] == "max" and best["latency (ms/image)"] == "min" and "p Holm" not in best
+    cuda = runs.assign(peak_allocated_mb=[10.0, 12.0, 5.0, None], peak_reserved_mb=20.0)
+    cols = accuracy_table(cuda.drop(columns="peak_rss_mb"), "glas", "table2", [])[0].columns
+    assert {"peak allocated (MiB)", "peak reserved (MiB)"} <= set(cols)
+    assert "peak RSS (MiB, upper bound)" not in cols
+
+
+def test_number_formats():
+    assert fmt_p(0.0004) == "4.0e-04" and fmt_p(0.5) == "0.500" and fmt_p(float("nan")) == "-"
+    assert [fmt_num(v) for v in (1234.4, 12.345, 0.01234, 0.0)] == ["1234", "12.35", "0.0123", "0"]
+
+
+# -- exports -----------------------------------------------------------------------------------
+def _latex_body(tex: str) -> str:
+    """``tex`` without its comment lines and end-of-line ``%`` (LaTeX comments)."""
+    lines = [line.removesuffix("%") for line in tex.splitlines() if not line.startswith("%")]
+    return "\n".join(lines)
+
+
+def assert_valid_latex(tex: str) -> None:
+    body = _latex_body(tex)
+    begins = re.findall(r"\\begin\{(\w+)\}", body)
+    ends = re.findall(r"\\end\{(\w+)\}", body)
+    assert begins and sorted(begins) == sorted(ends)
+    stack = []  # properly nested, not only balanced
+    for kind, env in re.findall(r"\\(begin|end)\{(\w+)\}", body):
+        if kind == "begin":
+            stack.append(env)
+        else:
+            assert stack.pop() == env
+    assert not stack
+    assert body.count("{") == body.count("}")
+    for rule in ("\\toprule", "\\midrule", "\\bottomrule"):
+        assert body.count(rule) == body.count("\\begin{tabular}")
+    assert not re.search(r"(?<!\\)[_%&#]", body.replace(" & ", " ")), "unescaped special char"
+    assert "±" not in body
+
+
+def test_latex_escapes_and_bolds_the_best_of_each_column():
+    frame = pd.DataFrame(
+        {
+            "method": ["ldseg_ld", "U-net & co", "50% model"],
+            "DSC": ["0.812 ± 0.012", "0.870 (n=1)", "not run"],
+            "latency (ms)": ["20.5", "3.10", "-"],
+            "p": ["ref.", "0.030", "0.001"],
+        }
+    )
+    table = DisplayTable("table5: GlaS_val", frame, {"DSC": "max", "latency (ms)": "min"})
+    tex = export.to_latex([table], "Profile my_quick; device cpu; git abc123", "table5")
+    assert_valid_latex(tex)
+    assert "ldseg\\_ld" in tex and "U-net \\& co" in tex and "50\\% model" in tex
+    assert "GlaS\\_val" in tex and "my\\_quick" in tex and "git abc123" in tex
+    assert "\\textbf{0.870 (n=1)}" in tex and "\\textbf{0.812" not in tex  # max of DSC
+    assert "\\textbf{3.10}" in tex and "\\textbf{20.5}" not in tex  # min of latency
+    assert "\\textbf" not in tex.split("0.030")[1].split("\\\\")[0]  # p is never bold
+    assert "0.812 $\\pm$ 0.012" in tex
+    ties = export.best_rows(pd.Series(["0.9", "0.90 ± 0.1", "0.8"]), "max")
+    assert ties == {0, 1}
+    assert export.leading_number("n/a (3D only)") is None
+    assert export.leading_number("-") is None and export.leading_number("1.2e-05") == 1.2e-05
+
+
+def test_csv_export_stacks_tables_and_unknown_formats_are_config_errors(tmp_path):
+    a = DisplayTable("first", pd.DataFrame({"method": ["x"], "seeds": [3]}))
+    b = DisplayTable("second", pd.DataFrame({"vs": ["y"], "p": ["0.5"]}))
+    path = export.write([a, b], "csv", tmp_path, "table2", "")
+    assert path == tmp_path / "table2_tables.csv"
+    df = pd.read_csv(path, dtype=str)
+    assert list(df["table"]) == ["first", "second"] and df.loc[0, "seeds"] == "3"
+    with pytest.raises(ConfigError, match="unknown report format 'pdf'"):
+        export.check_format("pdf")
+
+
+# -- the cost of an accuracy child -------------------------------------------------------------
+def test_predict_cost_counts_flops_that_grow_with_k():
+    from benchmarks.accuracy import predict_cost
+    from benchmarks.data import get_info
+    from benchmarks.methods import build_method, method_config
+    from benchmarks.profiles import load_profile
+
+    profile, info = load_profile("smoke"), get_info("synth2d")
+    mcfg = method_config("ldseg", profile.method_overrides("ldseg", 2), info)
+    torch.manual_seed(0)
+    method = build_method("ldseg", mcfg, info).eval()
+    x = torch.rand(1, info.in_channels, 32, 32)
+    calls = []
+    flops = {}
+    for k in (1, 2, 3):
+        cfg = profile.eval_config("ldseg", num_inference_steps=k)
+        cost, source = predict_cost(
+            method, x, cfg, warmup=1, repeats=2, device="cpu", on_call=lambda: calls.append(1)
+        )
+        flops[k] = cost["flops_per_image"]
+    assert len(calls) == 3 * (1 + 2)  # warm-up + repeats, not the FLOP-counting call
+    assert cost["num_parameters"] == sum(p.numel() for p in method.parameters())
+    assert cost["latency_median_s"] > 0 and cost["peak_rss_mb"] > 0
+    assert source in {"cpu_peak_rss", "cpu_peak_rss_lifetime"}
+    # encoders and decoder once, the denoiser K times: linear in K with a positive slope
+    assert flops[1] > 0 and flops[2] - flops[1] > 0
+    assert flops[3] - flops[2] == pytest.approx(flops[2] - flops[1], rel=1e-9)
 
 
 # -- a rendered report -------------------------------------------------------------------------
@@ -137,7 +266,9 @@ def test_rendered_report(sweep):
     assert out == root / "rep" / "table2"
     md = (out / "report.md").read_text()
     assert "| LDSeg |" in md and " ± " in md and "0.91" in md
-    assert "Paired Wilcoxon signed-rank test over" in md
+    assert "Paired over 8 test cases (per-case DSC averaged over 2 / 2 seeds)" in md
+    assert "95% bootstrap CI [" in md and "| p Wilcoxon | p Holm |" in md
+    assert "| ref. | ref. |" in md  # LDSeg's own row
     assert "`method.loss.denoised` = eq12" in md  # the switches behind LDSeg's numbers
     assert "`eval.num_inference_steps` = 2" in md
     csv = pd.read_csv(out / "table2.csv")
@@ -146,6 +277,50 @@ def test_rendered_report(sweep):
     for name in ("synth2d_dsc.png", "synth2d_qualitative.jpg"):
         assert (out / name).stat().st_size > 1000
     assert (out / "synth2d_qualitative.jpg").read_bytes()[:2] == b"\xff\xd8"  # a JPEG
+    paired = pd.read_csv(out / "table2_paired.csv")
+    assert list(paired["method"]) == ["tiny"] and paired.loc[0, "n_cases"] == 8
+
+
+def test_accuracy_children_log_the_cost_columns(sweep):
+    from benchmarks.tracking import Tracker
+
+    res, root, opts = sweep
+    tracker = Tracker(opts.tracking_uri, root)
+    for r in res.results:
+        m = tracker.client.get_run(r.run_id).data.metrics
+        assert m["train_s_per_100_steps"] == pytest.approx(
+            m["train_seconds"] / m["train_steps"] * 100
+        )
+        assert m["latency_median_s"] > 0 and m["peak_rss_mb"] > 0
+        if r.child.method == "tiny":  # a 1x1 conv, 1 -> 2 channels, on one 32x32 image
+            assert m["num_parameters"] == 1 * 2 + 2
+            assert m["flops_per_image"] == 2 * 1 * 2 * 32 * 32
+
+
+def test_latex_and_csv_report_of_the_sweep(sweep):
+    res, root, opts = sweep
+    out = render_report(
+        "table2", tracking_uri=opts.tracking_uri, out_dir=root / "tex", out_root=root, fmt="latex"
+    )
+    tex = (out / "table2.tex").read_text()
+    assert_valid_latex(tex)
+    assert tex.count("\\begin{table}") == 2  # the accuracy table and the paired tests
+    assert "Profile smoke; device cpu" in tex and f"git {res_sha(root, opts)}" in tex
+    row = next(line for line in tex.splitlines() if line.startswith("LDSeg &"))
+    assert "\\textbf{0.91}" in row  # the paper's best DSC is LDSeg's
+    out = render_report(
+        "table2", tracking_uri=opts.tracking_uri, out_dir=root / "csv", out_root=root, fmt="csv"
+    )
+    df = pd.read_csv(out / "table2_tables.csv", dtype=str)
+    assert "LDSeg" in set(df["method"]) and "p Wilcoxon" in df.columns
+    with pytest.raises(ConfigError, match="unknown report format"):
+        render_report("table2", tracking_uri=opts.tracking_uri, out_root=root, fmt="docx")
+
+
+def res_sha(root, opts) -> str:
+    from reports.load import load_sweep
+
+    return load_sweep("table2", tracking_uri=opts.tracking_uri, out_root=root).tags["git_sha"][:10]
 
 
 def test_report_of_an_unknown_sweep_is_a_config_error(sweep):
