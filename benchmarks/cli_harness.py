@@ -273,14 +273,26 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
         profile: Annotated[str | None, typer.Option(help="latest sweep of this profile")] = None,
         run_id: Annotated[str | None, typer.Option(help="a specific sweep (parent run id)")] = None,
         out: ReportDirOpt = None,
+        fmt: Annotated[
+            str, typer.Option("--format", help="md | csv | latex: the tables' file format")
+        ] = "md",
     ) -> None:
         """Render the report of a finished sweep from MLflow (never trains)."""
         from reports.render import render_report
 
         path = render_report(
-            name, tracking_uri=tracking_uri, parent_run_id=run_id, profile=profile, out_dir=out
+            name,
+            tracking_uri=tracking_uri,
+            parent_run_id=run_id,
+            profile=profile,
+            out_dir=out,
+            fmt=fmt,
         )
         console.print(f"report: {path / 'report.md'}")
+        if fmt != "md":
+            from reports.export import report_file
+
+            console.print(f"tables: {report_file(path, name, fmt)}")
 
     @app.command("experiments")
     @cli_errors

@@ -329,3 +329,19 @@ def test_report_of_an_unknown_sweep_is_a_config_error(sweep):
     res, root, opts = sweep
     with pytest.raises(ConfigError, match="run `bench run table5` first"):
         render_report("table5", tracking_uri=opts.tracking_uri, out_dir=root / "rep", out_root=root)
+
+
+def test_report_command_writes_the_chosen_format(sweep, tmp_path):
+    from typer.testing import CliRunner
+
+    from benchmarks.cli import app
+
+    res, root, opts = sweep
+    env = {"LDSEG_OUT": str(root), "MLFLOW_TRACKING_URI": opts.tracking_uri}
+    args = ["report", "table2", "--out", str(tmp_path), "--format"]
+    out = CliRunner().invoke(app, [*args, "latex"], env=env)
+    assert out.exit_code == 0, out.output
+    assert "table2.tex" in out.output
+    assert_valid_latex((tmp_path / "table2" / "table2.tex").read_text())
+    bad = CliRunner().invoke(app, [*args, "pdf"], env=env)
+    assert bad.exit_code == 2 and "unknown report format 'pdf'" in bad.output
