@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from monai.losses import DiceLoss
 from torch import Tensor, nn
 
-from ldseg.config import SamplerConfig
+from ldseg.config import NonNegativeFloat, SamplerConfig
 from ldseg.model import Segmentation
 
 
@@ -25,8 +25,8 @@ from ldseg.model import Segmentation
 class SegLossConfig:
     """L = ce_weight * CE + dice_weight * soft Dice (nnU-Net's recipe; every flag explicit)."""
 
-    ce_weight: float = 1.0
-    dice_weight: float = 1.0
+    ce_weight: NonNegativeFloat = 1.0
+    dice_weight: NonNegativeFloat = 1.0
     dice_include_background: bool = False  # nnU-Net: Dice over the foreground classes only
     dice_batch: bool = True  # pool the Dice sums over the batch (robust to empty masks)
 

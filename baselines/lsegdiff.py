@@ -22,6 +22,7 @@ Stage-1 parameters get no gradient in stage 2 and stage-2 parameters none in sta
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -40,8 +41,15 @@ from ldseg.config import (
     ImageEncoderConfig,
     LabelDecoderConfig,
     LDSegConfig,
+    NonNegativeFloat,
+    NonNegativeInt,
+    NumClasses,
+    PositiveInt,
+    Probability,
     SamplerConfig,
     ScheduleConfig,
+    SpatialDims,
+    Widths,
 )
 from ldseg.model import Segmentation, one_hot
 from ldseg.nets import Denoiser, ImageEncoder, LabelDecoder
@@ -54,18 +62,18 @@ from ldseg.schedule import NoiseSchedule
 class LabelVAEConfig:
     """The VAE encoder: LDSeg's label-encoder widths (stem + one per downsampling)."""
 
-    widths: tuple[int, ...] = (16, 32, 64, 64, 32)
-    dropout: float = 0.0
+    widths: Widths = (16, 32, 64, 64, 32)
+    dropout: Probability = 0.0
 
 
 @dataclass(frozen=True)
 class LSegDiffConfig:
-    spatial_dims: int = 2
-    in_channels: int = 3
-    num_classes: int = 2
-    num_downsamplings: int = 4
-    latent_channels: int = 1
-    norm: str = "group"
+    spatial_dims: SpatialDims = 2
+    in_channels: PositiveInt = 3
+    num_classes: NumClasses = 2
+    num_downsamplings: NonNegativeInt = 4
+    latent_channels: PositiveInt = 1
+    norm: Literal["group", "batch", "instance"] = "group"
     act: str = "swish"
     label_encoder: LabelVAEConfig = field(default_factory=LabelVAEConfig)
     image_encoder: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
@@ -75,9 +83,9 @@ class LSegDiffConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)  # as LDSeg's
     # The run's optimiser steps (the harness fills it from the train config) and the share of
     # them spent on stage 1.
-    train_steps: int = 1000
-    stage1_fraction: float = 0.4
-    kl_beta: float = 1e-3
+    train_steps: PositiveInt = 1000
+    stage1_fraction: Probability = 0.4
+    kl_beta: NonNegativeFloat = 1e-3
     vae_loss: SegLossConfig = field(default_factory=SegLossConfig)  # stage-1 CE + Dice
 
     def __post_init__(self) -> None:
@@ -156,8 +164,14 @@ class LSegDiff(nn.Module):
             return [self.vae_encoder, self.label_decoder]
         return [self.image_encoder, self.denoiser]
 
+    @property
+    def size_multiple(self) -> int:
+        """The encoders' 2**num_downsamplings times the denoiser's 2**(levels - 1) (as LDSeg)."""
+        c = self.config
+        return 2**c.num_downsamplings * 2 ** (len(c.denoiser.channels) - 1)
+
     def check_size(self, images: Tensor) -> None:
-        check_divisible(tuple(images.shape[2:]), 2**self.config.num_downsamplings, "lsegdiff")
+        check_divisible(tuple(images.shape[2:]), self.size_multiple, "lsegdiff")
 
     # -- training --------------------------------------------------------------------------
     def loss(

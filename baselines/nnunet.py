@@ -21,6 +21,14 @@ from torch import Tensor, nn
 
 from baselines.common import DeterministicMethod, SegLossConfig, pad_end, padding_for
 from benchmarks.methods import register
+from ldseg.config import (
+    NonNegativeInt,
+    NumClasses,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    SpatialDims,
+)
 
 # nnU-Net's training recipe; the trainer reads this (the profile's [method_train.nnunet] wins).
 TRAIN_DEFAULTS = {
@@ -103,19 +111,20 @@ def plan(
 
 @dataclass(frozen=True)
 class NNUNetConfig:
-    spatial_dims: int = 2
-    in_channels: int = 3
-    num_classes: int = 2
+    spatial_dims: SpatialDims = 2
+    in_channels: PositiveInt = 3
+    num_classes: NumClasses = 2
     # The harness fills patch_size from the profile's image size; None = 128 per axis.
-    patch_size: tuple[int, ...] | None = None
-    spacing: tuple[float, ...] | None = None  # None = isotropic (1.0 per axis)
-    base_features: int = 32
-    max_features: int | None = None  # None = 512 (2D) / 320 (3D)
-    max_downsamplings: int = 5
+    patch_size: tuple[PositiveInt, ...] | None = None
+    spacing: tuple[PositiveFloat, ...] | None = None  # None = isotropic (1.0 per axis)
+    base_features: PositiveInt = 32
+    max_features: PositiveInt | None = None  # None = 512 (2D) / 320 (3D)
+    max_downsamplings: NonNegativeInt = 5
     deep_supervision: bool = True
-    deep_supr_num: int | None = None  # extra heads; None = every decoder level but the deepest
+    # extra heads; None = every decoder level but the deepest
+    deep_supr_num: NonNegativeInt | None = None
     res_block: bool = False  # DynUNet's residual blocks (nnU-Net ResEnc-like) or plain
-    dropout: float = 0.0
+    dropout: Probability = 0.0
     loss: SegLossConfig = field(default_factory=SegLossConfig)
 
 

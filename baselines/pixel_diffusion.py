@@ -26,7 +26,16 @@ from torch import Tensor, nn
 from baselines.common import check_divisible, check_num_samples, sampler_config
 from benchmarks.errors import ConfigError
 from benchmarks.methods import register
-from ldseg.config import DenoiserConfig, SamplerConfig, ScheduleConfig
+from ldseg.config import (
+    DenoiserConfig,
+    NumClasses,
+    PositiveFloat,
+    PositiveInt,
+    SamplerConfig,
+    ScheduleConfig,
+    SpatialDims,
+    Widths,
+)
 from ldseg.model import Segmentation, one_hot
 from ldseg.nets import Denoiser
 from ldseg.samplers import sample_conditional
@@ -38,9 +47,9 @@ class PixelSamplerConfig(SamplerConfig):
     """The shared sampler's settings with pixel-space defaults (a separate class so that a
     profile overriding one key keeps the others)."""
 
-    num_inference_steps: int = 50
+    num_inference_steps: PositiveInt = 50
     x0_processing: Literal["none", "clip", "standardize"] = "clip"
-    x0_clip: float = 1.0
+    x0_clip: PositiveFloat = 1.0
 
 
 @dataclass(frozen=True)
@@ -48,11 +57,11 @@ class PixelUNetConfig(DenoiserConfig):
     """``DiffusionModelUNet`` sized for full-resolution inputs: four levels, attention only at
     the deepest (1/8 size), as DDPM's 256-pixel models attend at 16x16 and below."""
 
-    channels: tuple[int, ...] = (32, 64, 128, 128)
+    channels: Widths = (32, 64, 128, 128)
     attention_levels: tuple[bool, ...] = (False, False, False, True)
-    num_res_blocks: int = 2
-    norm_num_groups: int = 8
-    num_head_channels: int = 32
+    num_res_blocks: PositiveInt = 2
+    norm_num_groups: PositiveInt = 8
+    num_head_channels: PositiveInt = 32
 
 
 class PixelDiffusion(nn.Module):
@@ -137,9 +146,9 @@ class PixelDiffusion(nn.Module):
 # -- MedSegDiff-style --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MedSegDiffConfig:
-    spatial_dims: int = 2
-    in_channels: int = 3
-    num_classes: int = 2
+    spatial_dims: SpatialDims = 2
+    in_channels: PositiveInt = 3
+    num_classes: NumClasses = 2
     # Binary data: diffuse the foreground channel alone (x_0 = 2 * mask - 1), as MedSegDiff
     # does; False diffuses the full 2-channel one-hot. Multi-class data always use C channels.
     binary_foreground_only: bool = True
@@ -241,13 +250,13 @@ def sdf_to_mask(sdf: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class SDFDDPMConfig:
-    spatial_dims: int = 2
-    in_channels: int = 3
-    num_classes: int = 2
-    truncation: float = 10.0  # pixels: the SDF is clipped here, then scaled to [-1, 1]
+    spatial_dims: SpatialDims = 2
+    in_channels: PositiveInt = 3
+    num_classes: NumClasses = 2
+    truncation: PositiveFloat = 10.0  # pixels: the SDF is clipped here, then scaled to [-1, 1]
     # probs: foreground p = sigmoid(prob_sharpness * sdf) on the scaled SDF; with the default
     # truncation one pixel inside the boundary (sdf = 0.05) gives p = 0.92.
-    prob_sharpness: float = 50.0
+    prob_sharpness: PositiveFloat = 50.0
     network: PixelUNetConfig = field(default_factory=PixelUNetConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     sampler: PixelSamplerConfig = field(default_factory=PixelSamplerConfig)

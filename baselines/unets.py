@@ -19,26 +19,28 @@ smaller than that (the smoke profile's), never the paper-sized ones. Logits are 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 import segmentation_models_pytorch as smp
 import torch.nn.functional as F
+from annotated_types import Ge, Interval, MultipleOf
 from monai.networks.nets import BasicUNet, SwinUNETR, UNet, VNet
 from torch import Tensor, nn
 
 from baselines.common import DeterministicMethod, SegLossConfig
 from benchmarks.methods import register
+from ldseg.config import NonNegativeInt, NumClasses, PositiveInt, Probability, SpatialDims, Widths
 
 
 # -- U-Net -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class UNetConfig:
-    spatial_dims: int = 2
-    in_channels: int = 3
-    num_classes: int = 2
+    spatial_dims: SpatialDims = 2
+    in_channels: PositiveInt = 3
+    num_classes: NumClasses = 2
     # five encoder widths (the deepest is the bottleneck) and the last decoder width
-    features: tuple[int, ...] = (32, 32, 64, 128, 256, 32)
-    dropout: float = 0.0
+    features: Widths = (32, 32, 64, 128, 256, 32)
+    dropout: Probability = 0.0
     upsample: Literal["deconv", "pixelshuffle", "nontrainable"] = "deconv"
     loss: SegLossConfig = field(default_factory=SegLossConfig)
 
@@ -76,14 +78,14 @@ def build_unet(config: UNetConfig, info) -> nn.Module:
 # -- Res-UNet ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ResUNetConfig:
-    spatial_dims: int = 2
-    in_channels: int = 3
-    num_classes: int = 2
-    channels: tuple[int, ...] = (16, 32, 64, 128, 256)  # one per level; stride 2 between
-    num_res_units: int = 2
+    spatial_dims: SpatialDims = 2
+    in_channels: PositiveInt = 3
+    num_classes: NumClasses = 2
+    channels: Widths = (16, 32, 64, 128, 256)  # one per level; stride 2 between
+    num_res_units: NonNegativeInt = 2
     norm: str = "batch"  # Zhang et al. use batch norm
     act: str = "relu"  # and ReLU
-    dropout: float = 0.0
+    dropout: Probability = 0.0
     loss: SegLossConfig = field(default_factory=SegLossConfig)
 
 
@@ -117,12 +119,12 @@ def build_resunet(config: ResUNetConfig, info) -> nn.Module:
 # -- U-Net++ -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class UNetPPConfig:
-    spatial_dims: int = 2
-    in_channels: int = 3
-    num_classes: int = 2
+    spatial_dims: SpatialDims = 2
+    in_channels: PositiveInt = 3
+    num_classes: NumClasses = 2
     encoder_name: str = "resnet18"  # any smp encoder; weights are never downloaded
-    encoder_depth: int = 5
-    decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)  # one per encoder stage
+    encoder_depth: Annotated[int, Interval(ge=3, le=5)] = 5  # smp: 3..5
+    decoder_channels: Widths = (256, 128, 64, 32, 16)  # one per encoder stage
     loss: SegLossConfig = field(default_factory=SegLossConfig)
 
 
@@ -158,16 +160,16 @@ def build_unetpp(config: UNetPPConfig, info) -> nn.Module:
 # -- SwinUNet (as SwinUNETR) -------------------------------------------------------------------
 @dataclass(frozen=True)
 class SwinUNetConfig:
-    spatial_dims: int = 2
-    in_channels: int = 3
-    num_classes: int = 2
-    feature_size: int = 24  # MONAI requires a multiple of 12
-    depths: tuple[int, ...] = (2, 2, 2, 2)
-    num_heads: tuple[int, ...] = (3, 6, 12, 24)
-    window_size: int = 7
-    drop_rate: float = 0.0
-    attn_drop_rate: float = 0.0
-    dropout_path_rate: float = 0.0
+    spatial_dims: SpatialDims = 2
+    in_channels: PositiveInt = 3
+    num_classes: NumClasses = 2
+    feature_size: Annotated[int, Ge(12), MultipleOf(12)] = 24  # MONAI: a multiple of 12
+    depths: Widths = (2, 2, 2, 2)
+    num_heads: Widths = (3, 6, 12, 24)
+    window_size: PositiveInt = 7
+    drop_rate: Probability = 0.0
+    attn_drop_rate: Probability = 0.0
+    dropout_path_rate: Probability = 0.0
     use_v2: bool = False
     loss: SegLossConfig = field(default_factory=SegLossConfig)
 
@@ -211,12 +213,12 @@ def build_swinunet(config: SwinUNetConfig, info) -> nn.Module:
 # -- V-Net -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class VNetConfig:
-    spatial_dims: int = 2
-    in_channels: int = 3
-    num_classes: int = 2
+    spatial_dims: SpatialDims = 2
+    in_channels: PositiveInt = 3
+    num_classes: NumClasses = 2
     act: str = "elu"
-    dropout_down: float = 0.5  # the two deepest down transitions (Milletari et al.)
-    dropout_up: float = 0.5  # the two deepest up transitions, on input and skip
+    dropout_down: Probability = 0.5  # the two deepest down transitions (Milletari et al.)
+    dropout_up: Probability = 0.5  # the two deepest up transitions, on input and skip
     loss: SegLossConfig = field(default_factory=SegLossConfig)
 
 

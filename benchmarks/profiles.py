@@ -11,11 +11,15 @@ from __future__ import annotations
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from annotated_types import MaxLen, MinLen
 
 from benchmarks.configs import from_dict, merge
 from benchmarks.errors import ConfigError
+from benchmarks.paths import check_name
 from benchmarks.train import TrainConfig
+from ldseg.config import PositiveInt, Probability, Seed
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 
@@ -24,19 +28,19 @@ PROFILE_DIR = Path(__file__).with_name("profiles")
 class EvalConfig:
     """How test predictions are made (sampling methods only use the sampler keys)."""
 
-    sampler: str = "ddim"
-    num_inference_steps: int = 2
-    num_samples: int = 1
-    batch_size: int = 8
+    sampler: Literal["ddim", "ddpm"] = "ddim"
+    num_inference_steps: PositiveInt = 2
+    num_samples: PositiveInt = 1
+    batch_size: PositiveInt = 8
     hd95: bool = True
-    seed: int = 1234  # the sampler's generator seed (test-time noise)
+    seed: Seed = 1234  # the sampler's generator seed (test-time noise)
 
 
 @dataclass(frozen=True)
 class DatasetSettings:
-    size: tuple[int, ...]
-    limit: int | None = None  # keep the first N cases of each split (smoke tests)
-    val_fraction: float = 0.0
+    size: Annotated[tuple[PositiveInt, ...], MinLen(2), MaxLen(3)]
+    limit: PositiveInt | None = None  # keep the first N cases of each split (smoke tests)
+    val_fraction: Probability = 0.0
     # TrainConfig overrides for every method on this dataset (e.g. a smaller 3D budget);
     # [method_train.NAME] still wins
     train: dict[str, Any] = field(default_factory=dict)
@@ -92,45 +96,162 @@ def available() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
 
 
+TABLES = (
+    "name",
+    "description",
+    "datasets",
+    "train",
+    "eval",
+    "methods",
+    "method_train",
+    "method_eval",
+    "experiments",
+)
+
+
 def load_profile(name_or_path: str) -> Profile:
-    path = Path(name_or_path)
-    if not path.suffix == ".toml":
-        path = PROFILE_DIR / f"{name_or_path}.toml"
-    if not path.is_file():
-        raise ConfigError(
-            f"unknown profile {name_or_path!r}; valid: {', '.join(available())} "
-            f"or a path to a .toml file"
-        )
+    """A shipped profile by name, or a TOML file by path; every key and value is checked here
+    (types, choices, ranges, table names), so a bad profile fails before any work starts."""
+    path = _profile_path(name_or_path)
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from err
-    known = {
-        "name",
-        "description",
-        "datasets",
-        "train",
-        "eval",
-        "methods",
-        "method_train",
-        "method_eval",
-        "experiments",
-    }
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{path}: unknown table(s) {unknown}; valid: {sorted(known)}")
-    datasets = {
-        k: from_dict(DatasetSettings, v, where=f"{path.name}:datasets.{k}")
-        for k, v in data.get("datasets", {}).items()
-    }
-    return Profile(
-        name=data.get("name", path.stem),
-        description=data.get("description", ""),
-        datasets=datasets,
-        train=from_dict(TrainConfig, data.get("train", {}), where=f"{path.name}:train"),
-        eval=from_dict(EvalConfig, data.get("eval", {}), where=f"{path.name}:eval"),
-        methods=data.get("methods", {}),
-        method_train=data.get("method_train", {}),
-        method_eval=data.get("method_eval", {}),
-        experiments=data.get("experiments", {}),
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read the profile ({err})") from None
+    return _parse(data, path)
+
+
+def _profile_path(name_or_path: str) -> Path:
+    unknown = ConfigError(
+        f"unknown profile {name_or_path!r}; valid: {', '.join(available())} "
+        f"or a path to a .toml file"
     )
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        if not _is_name(name_or_path):
+            raise unknown
+        path = PROFILE_DIR / f"{name_or_path}.toml"
+    try:
+        found = path.is_file()
+    except (OSError, ValueError):  # e.g. an embedded NUL byte, a name too long
+        found = False
+    if not found:
+        raise unknown
+    return path
+
+
+def _is_name(text: str) -> bool:
+    try:
+        check_name(text)
+    except ConfigError:
+        return False
+    return True
+
+
+def _parse(data: dict[str, Any], path: Path) -> Profile:
+    from benchmarks.experiments import ExperimentSettings
+
+    f = path.name
+    unknown = sorted(set(data) - set(TABLES))
+    if unknown:
+        raise ConfigError(f"{path}: unknown table(s) {unknown}; valid: {sorted(TABLES)}")
+    for key in TABLES[2:]:
+        if not isinstance(data.get(key, {}), dict):
+            raise ConfigError(f"{f}: {key}: expected a table, got {data[key]!r}")
+    name = data.get("name", path.stem)
+    check_name(name, f"{f}: name" if "name" in data else f"{f}: profile name (the file name)")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"{f}: description: expected a string, got {description!r}")
+    train = from_dict(TrainConfig, data.get("train", {}), where=f"{f}: train")
+    ev = from_dict(EvalConfig, data.get("eval", {}), where=f"{f}: eval")
+    datasets = {k: _dataset_settings(k, v, train, f) for k, v in data.get("datasets", {}).items()}
+    methods = data.get("methods", {})
+    method_train = data.get("method_train", {})
+    method_eval = data.get("method_eval", {})
+    _check_method_tables(f, train, ev, methods, method_train, method_eval)
+    experiments = data.get("experiments", {})
+    from_dict(
+        ExperimentSettings,
+        merge(asdict(ExperimentSettings()), experiments),
+        where=f"{f}: experiments",
+    )
+    return Profile(
+        name=name,
+        description=description,
+        datasets=datasets,
+        train=train,
+        eval=ev,
+        methods=methods,
+        method_train=method_train,
+        method_eval=method_eval,
+        experiments=experiments,
+    )
+
+
+def _dataset_settings(name: str, table: Any, train: TrainConfig, f: str) -> DatasetSettings:
+    from benchmarks.data.registry import get_entry
+
+    where = f"{f}: datasets.{name}"
+    try:
+        entry = get_entry(name)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    ds = from_dict(DatasetSettings, table, where=where)
+    dims = entry.info.spatial_dims if entry.info is not None else None
+    if dims is not None and len(ds.size) != dims:
+        axes = "[H, W]" if dims == 2 else "[D, H, W]"
+        raise ConfigError(f"{where}.size: {name} is {dims}D, size must be {axes}, got {ds.size}")
+    from_dict(TrainConfig, merge(asdict(train), ds.train), where=f"{where}.train")
+    return ds
+
+
+def _check_method_tables(
+    f: str,
+    train: TrainConfig,
+    ev: EvalConfig,
+    methods: dict[str, Any],
+    method_train: dict[str, Any],
+    method_eval: dict[str, Any],
+) -> None:
+    """Every [methods.X] / [method_train.X] / [method_eval.X] names a registered method and is
+    valid for it (the method's config class, TrainConfig, EvalConfig), checked now rather than
+    when the method's first job starts. ``[methods."X@3d"]`` (layered on [methods.X] for 3D
+    datasets) is the only suffix, and only for a method that runs in 3D."""
+    from benchmarks.methods import get_spec, train_defaults
+
+    def spec(table: str, key: str, allow_3d: bool):
+        name, at, suffix = key.partition("@")
+        if at and not (allow_3d and suffix == "3d"):
+            hint = "; NAME@3d is only read in [methods]" if suffix == "3d" else ""
+            raise ConfigError(f"{f}: {table}.{key}: unknown suffix @{suffix}{hint}")
+        try:
+            out = get_spec(name)
+        except ConfigError as err:
+            raise ConfigError(f"{f}: {table}.{key}: {err}") from None
+        if at and 3 not in out.dims:
+            raise ConfigError(f"{f}: {table}.{key}: {name} runs in 2D only")
+        return out
+
+    for key, table in methods.items():
+        cls = spec("methods", key, allow_3d=True).config_cls
+        base = methods.get(key.partition("@")[0], {}) if "@" in key else {}
+        if "@" in key and not isinstance(base, dict):
+            continue  # reported under its own key
+        layered = merge(base, table) if isinstance(table, dict) else table
+        from_dict(cls, layered, where=f"{f}: methods.{key}")
+    for key, table in method_train.items():
+        spec("method_train", key, allow_3d=False)
+        layered = merge(merge(asdict(train), train_defaults(key)), _table(table, f, key))
+        from_dict(TrainConfig, layered, where=f"{f}: method_train.{key}")
+    for key, table in method_eval.items():
+        spec("method_eval", key, allow_3d=False)
+        layered = merge(asdict(ev), _table(table, f, key, "method_eval"))
+        from_dict(EvalConfig, layered, where=f"{f}: method_eval.{key}")
+
+
+def _table(value: Any, f: str, key: str, table: str = "method_train") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{f}: {table}.{key}: expected a table, got {value!r}")
+    return value

@@ -14,37 +14,46 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
+from annotated_types import Interval
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from benchmarks.checkpoint import load_checkpoint, save_checkpoint
 from benchmarks.errors import TrainingError
+from ldseg.config import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    Seed,
+)
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 1000  # optimiser steps (the budget unit: equal across methods in a profile)
-    batch_size: int = 8
+    steps: PositiveInt = 1000  # optimiser steps (the budget unit: equal across methods)
+    batch_size: PositiveInt = 8
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.99  # sgd only
+    lr: PositiveFloat = 1e-3
+    momentum: Probability = 0.99  # sgd only
     nesterov: bool = True  # sgd only
-    weight_decay: float = 0.0
+    weight_decay: NonNegativeFloat = 0.0
     # "exp": exponential decay from lr to lr * lr_final_fraction (the paper); "poly": nnU-Net's
     # (1 - step/steps)^0.9; "constant": the reference code.
     lr_schedule: Literal["exp", "poly", "constant"] = "exp"
-    lr_final_fraction: float = 0.05
-    grad_clip: float | None = 1.0  # max global grad norm; None = off
-    ema_decay: float | None = None  # EMA of method.ema_target(); None = off
+    lr_final_fraction: Annotated[float, Interval(gt=0, le=1)] = 0.05
+    grad_clip: PositiveFloat | None = 1.0  # max global grad norm; None = off
+    ema_decay: Probability | None = None  # EMA of method.ema_target(); None (or 0) = off
     amp: bool = False  # bf16 autocast, honoured on CUDA only
-    checkpoint_every: int = 250
-    curve_every: int = 0  # evaluate every N steps for the DSC-vs-time curve (0 = off)
-    seed: int = 0
+    checkpoint_every: PositiveInt = 250
+    curve_every: NonNegativeInt = 0  # evaluate every N steps for the DSC-vs-time curve (0 = off)
+    seed: Seed = 0
 
 
 @dataclass

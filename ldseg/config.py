@@ -19,7 +19,25 @@ switch                          paper (default)        reference code
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
+
+from annotated_types import Ge, Gt, Interval
+
+# Value ranges, declared on every numeric field of every config (here, in the baselines and in the
+# harness): ``benchmarks.configs.from_dict`` checks them whenever a profile, the CLI or a
+# checkpoint builds a config, and a test walks the dataclasses so that no numeric field lacks one.
+# The markers are annotated-types' (the library behind pydantic's constraints): they do not enter
+# ``dataclasses.asdict``, so config hashes are unchanged.
+PositiveInt = Annotated[int, Ge(1)]
+NonNegativeInt = Annotated[int, Ge(0)]
+PositiveFloat = Annotated[float, Gt(0)]
+NonNegativeFloat = Annotated[float, Ge(0)]
+Probability = Annotated[float, Interval(ge=0, lt=1)]  # dropout rates and other fractions
+Seed = Annotated[int, Interval(ge=0, le=2**32 - 1)]  # numpy's generators take < 2**32
+SpatialDims = Annotated[int, Interval(ge=2, le=3)]
+NumClasses = Annotated[int, Ge(2)]  # background + at least one class
+Beta = Annotated[float, Interval(gt=0, lt=1)]  # a noise-schedule beta_t
+Widths = tuple[PositiveInt, ...]
 
 
 @dataclass(frozen=True)
@@ -27,11 +45,11 @@ class ScheduleConfig:
     """Forward-process noise schedule (Nichol & Dhariwal cosine, or Ho et al. linear)."""
 
     kind: Literal["cosine", "linear"] = "cosine"
-    num_train_timesteps: int = 1000  # T
-    cosine_s: float = 0.008
-    max_beta: float = 0.999  # cosine betas are clipped here (Nichol & Dhariwal)
-    linear_beta_start: float = 1e-4  # for T = 1000; scaled by 1000 / T
-    linear_beta_end: float = 0.02
+    num_train_timesteps: PositiveInt = 1000  # T
+    cosine_s: NonNegativeFloat = 0.008
+    max_beta: Beta = 0.999  # cosine betas are clipped here (Nichol & Dhariwal)
+    linear_beta_start: Beta = 1e-4  # for T = 1000; scaled by 1000 / T
+    linear_beta_end: Beta = 0.02
     # What the network predicts: "epsilon" (the paper, eps-hat) or "v" (Salimans & Ho 2022,
     # v = sqrt(abar) eps - sqrt(1 - abar) z_0). Both give (z0-hat, eps-hat) through
     # ``NoiseSchedule.split``; "v" keeps z0-hat bounded at t ~ T, where the eps form divides by
@@ -44,15 +62,15 @@ class SamplerConfig:
     """Reverse-process sampler settings used by ``segment`` (and every diffusion baseline)."""
 
     name: Literal["ddim", "ddpm"] = "ddim"
-    num_inference_steps: int = 2  # K: the paper's optimum
-    eta: float = 0.0  # DDIM stochasticity (0 = deterministic DDIM)
+    num_inference_steps: PositiveInt = 2  # K: the paper's optimum
+    eta: Annotated[float, Interval(ge=0, le=1)] = 0.0  # DDIM stochasticity (0 = deterministic DDIM)
     # DDPM sigma_t^2: "posterior" = beta_tilde (Ho et al. "fixed small"), "beta" = beta_t.
     ddpm_variance: Literal["posterior", "beta"] = "posterior"
     # Post-processing of the predicted clean latent at every step. The label latent is
     # standardised per sample, so "standardize" projects x0-hat back onto that set; "clip"
     # clamps it to [-x0_clip, x0_clip]. Needed at t = T where 1/sqrt(alpha_bar_T) ~ 2e4.
     x0_processing: Literal["none", "clip", "standardize"] = "none"
-    x0_clip: float = 3.0
+    x0_clip: PositiveFloat = 3.0
     # The reference code re-standardises the start noise and every intermediate latent
     # (zero mean / unit variance over the whole batch); "sample" does it per sample.
     renormalize: Literal["none", "batch", "sample"] = "none"
@@ -62,8 +80,8 @@ class SamplerConfig:
 class LabelEncoderConfig:
     """ResUNet-style encoder without skips: mask (one-hot) -> standardised z_l0."""
 
-    widths: tuple[int, ...] = (16, 32, 64, 64, 32)  # stem + one per downsampling
-    dropout: float = 0.0
+    widths: Widths = (16, 32, 64, 64, 32)  # stem + one per downsampling
+    dropout: Probability = 0.0
     affine: bool = False  # learnable scale/shift after the standardisation (reference code)
 
 
@@ -71,9 +89,9 @@ class LabelEncoderConfig:
 class ImageEncoderConfig:
     """Encoder without skips: image -> z_i, self-attention after the last two downsamplings."""
 
-    widths: tuple[int, ...] = (16, 32, 64, 64, 32)
-    attention_heads: int = 8
-    attention_levels: int = 2  # how many of the deepest downsamplings get self-attention
+    widths: Widths = (16, 32, 64, 64, 32)
+    attention_heads: PositiveInt = 8
+    attention_levels: NonNegativeInt = 2  # how many of the deepest downsamplings get self-attention
     attention_3d: bool = False  # 3D: optional (the reference code has none)
 
 
@@ -81,26 +99,26 @@ class ImageEncoderConfig:
 class DenoiserConfig:
     """DDPM-style ResUNet (MONAI DiffusionModelUNet) on concat(z_t, z_i)."""
 
-    channels: tuple[int, ...] = (16, 32, 64)
+    channels: Widths = (16, 32, 64)
     attention_levels: tuple[bool, ...] = (False, True, True)
-    num_res_blocks: int = 2
-    norm_num_groups: int = 4
-    num_head_channels: int = 8
+    num_res_blocks: PositiveInt = 2
+    norm_num_groups: PositiveInt = 4
+    num_head_channels: PositiveInt = 8
 
 
 @dataclass(frozen=True)
 class LabelDecoderConfig:
     """ResUNet-style decoder without skips: z -> class logits at full size."""
 
-    widths: tuple[int, ...] = (32, 64, 64, 32)  # one per upsampling (deepest first)
+    widths: Widths = (32, 64, 64, 32)  # one per upsampling (deepest first)
 
 
 @dataclass(frozen=True)
 class LossConfig:
     """Algorithm 1: L = CE + gamma * Dice + lambda * ||eps - eps_hat||^2."""
 
-    gamma: float = 2.0
-    lam: float = 1.0
+    gamma: NonNegativeFloat = 2.0
+    lam: NonNegativeFloat = 1.0
     denoised: Literal["eq12", "x0"] = "eq12"  # z_dn = z_t - eps_hat (paper) or x0-hat
     shared_eps: bool = False  # reference code: one eps per batch, repeated per sample
     dice_include_background: bool = True
@@ -109,14 +127,14 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class LDSegConfig:
-    spatial_dims: int = 2
-    in_channels: int = 3
-    num_classes: int = 2
-    num_downsamplings: int = 4  # latent = input / 2**num_downsamplings per axis
-    latent_channels: int = 1
+    spatial_dims: SpatialDims = 2
+    in_channels: PositiveInt = 3
+    num_classes: NumClasses = 2
+    num_downsamplings: NonNegativeInt = 4  # latent = input / 2**num_downsamplings per axis
+    latent_channels: PositiveInt = 1
     # encoders/decoder normalisation: "group" (4 groups, as the reference image encoder and
     # denoiser), "batch" (reference label encoder/decoder) or "instance".
-    norm: str = "group"
+    norm: Literal["group", "batch", "instance"] = "group"
     act: str = "swish"
     label_encoder: LabelEncoderConfig = field(default_factory=LabelEncoderConfig)
     image_encoder: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)

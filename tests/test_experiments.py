@@ -204,5 +204,5 @@ def test_a_profile_experiments_table_overrides_the_defaults():
     s = settings_for(prof)
     assert s.steps == (1, 2) and s.uncertainty_samples == 5
     assert s.seeds == SMOKE.seeds  # the rest stays the profile's default
-    with pytest.raises(ConfigError, match="smoke:experiments"):
+    with pytest.raises(ConfigError, match="smoke: experiments"):
         settings_for(SimpleNamespace(name="smoke", experiments={"stepz": [1]}))
