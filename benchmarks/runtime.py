@@ -16,20 +16,58 @@ from typing import Any
 
 import torch
 
+from benchmarks.errors import ConfigError
 from benchmarks.experiments import Child
 from benchmarks.methods import build_method, method_config
 from benchmarks.timing import time_callable
 from benchmarks.trained import ChildContext, ChildOutput, resolved_config
 
 
-def _method_config(method: str, dataset: str, size: tuple[int, ...], ctx: ChildContext):
+def _method_config(method: str, dataset: str, size: tuple[int, ...], profile):
     from benchmarks.data import get_info
 
     info = get_info(dataset)
-    mcfg = method_config(method, ctx.profile.method_overrides(method, info.spatial_dims), info)
+    mcfg = method_config(method, profile.method_overrides(method, info.spatial_dims), info)
     if "patch_size" in getattr(mcfg, "__dataclass_fields__", {}):
         mcfg = replace(mcfg, patch_size=tuple(size))
     return info, mcfg
+
+
+def check_sizes(sweep_plan, profile) -> None:
+    """Refuse, before anything runs, an image size (``--sizes`` / ``runtime_sizes``) that a
+    planned method cannot take (e.g. a side that the encoders' and the denoiser's
+    downsamplings do not divide), naming the nearest sizes every planned method takes.
+
+    Each method is built once, untrained, and its ``check_size`` hook is asked about a
+    zero-sized batch (only the shape is looked at); methods that pad their input have no hook.
+    """
+    from benchmarks.data import get_info
+
+    children = [c for c in sweep_plan.children if "size" in c.settings]
+    checks = []
+    for method, dataset in dict.fromkeys((c.method, c.dataset) for c in children):
+        size = (int(children[0].settings["size"]),) * get_info(dataset).spatial_dims
+        info, mcfg = _method_config(method, dataset, size, profile)
+        check = getattr(build_method(method, mcfg, info), "check_size", None)
+        if check is not None:
+            checks.append((method, check, info.spatial_dims))
+
+    def problem(side: int) -> str | None:
+        for method, check, dims in checks:
+            try:
+                check(torch.empty(0, 1, *(side,) * dims))
+            except ValueError as err:
+                return f"{method}: {err}"
+        return None
+
+    for side in sorted({int(c.settings["size"]) for c in children}):
+        why = problem(side)
+        if why is None:
+            continue
+        below = next((s for s in range(side - 1, 0, -1) if problem(s) is None), None)
+        above = next((s for s in range(side + 1, 16 * side + 1024) if problem(s) is None), None)
+        fits = " or ".join(str(s) for s in (below, above) if s is not None)
+        raise ConfigError(f"image size {side} (--sizes / runtime_sizes): {why}; use {fits}")
 
 
 def _size(child: Child, ctx: ChildContext) -> tuple[int, ...]:
@@ -47,7 +85,7 @@ def describe(child: Child, ctx: ChildContext) -> dict[str, Any]:
         cfg = resolved_config(spec, ctx.profile)
         cfg.pop("train", None)
     else:
-        _, mcfg = _method_config(child.method, child.dataset, size, ctx)
+        _, mcfg = _method_config(child.method, child.dataset, size, ctx.profile)
         cfg = {
             "method": json.loads(json.dumps(asdict(mcfg), default=str)),
             "dataset": {"name": child.dataset},
@@ -71,7 +109,7 @@ def describe(child: Child, ctx: ChildContext) -> dict[str, Any]:
 
 def run_timing(child: Child, ctx: ChildContext) -> ChildOutput:
     size = _size(child, ctx)
-    info, mcfg = _method_config(child.method, child.dataset, size, ctx)
+    info, mcfg = _method_config(child.method, child.dataset, size, ctx.profile)
     if child.kind == "table4":  # the job's own method config (profile size, patch size)
         spec = ctx.job_spec(child.method, child.dataset, child.seed)
         from benchmarks.pipeline import job_configs

@@ -85,13 +85,20 @@ class LDSeg(nn.Module):
     def latent_factor(self) -> int:
         return 2**self.config.num_downsamplings
 
+    @property
+    def size_multiple(self) -> int:
+        """Each input side must be a multiple of this: the encoders' 2**num_downsamplings times
+        the denoiser U-Net's own 2**(levels - 1) on the latent."""
+        return self.latent_factor * 2 ** (len(self.config.denoiser.channels) - 1)
+
     def check_size(self, images: Tensor) -> None:
-        f = self.latent_factor
+        f = self.size_multiple
         bad = [s for s in images.shape[2:] if s % f]
         if bad:
             raise ValueError(
                 f"image size {tuple(images.shape[2:])} is not divisible by {f} "
-                f"(2**num_downsamplings); resize or pad each axis to a multiple of {f}"
+                f"(2**num_downsamplings x the denoiser's 2**(len(channels) - 1)); resize or "
+                f"pad each axis to a multiple of {f}"
             )
 
     # -- Algorithm 1 -----------------------------------------------------------------------

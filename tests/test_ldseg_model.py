@@ -186,8 +186,11 @@ def test_segmentation_from_samples():
 
 def test_size_not_divisible_is_a_clear_error():
     m = LDSeg(tiny_config())
-    with pytest.raises(ValueError, match="not divisible by 4"):
+    assert m.size_multiple == 8  # 2**num_downsamplings x the denoiser's 2 levels
+    with pytest.raises(ValueError, match="not divisible by 8"):
         m.loss(batch((18, 16)))
+    with pytest.raises(ValueError, match="not divisible by 8"):  # latent 5x4: the denoiser
+        m.loss(batch((20, 16)))  # could not halve it (a tensor-size RuntimeError before)
 
 
 def test_width_mismatch_is_a_clear_error():
