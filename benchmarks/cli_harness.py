@@ -8,11 +8,9 @@ Exit codes: 0 all children finished (or cached); 1 some child failed (the sweep 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import socket
 import subprocess
 import sys
-import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any
@@ -51,47 +49,74 @@ SetOpt = Annotated[
 ]
 
 
-def _csv(value: str | None, cast=str, what: str = "value") -> tuple | None:
-    if value is None or not value.strip():
+def _csv(value: str | None, item: Any = str, option: str = "--values", noun: str = "value"):
+    """A comma-separated list option: None when the option is not given, else a tuple with
+    every item parsed and checked against the type hint ``item`` (ranges included, e.g. a seed
+    in [0, 2**32)); an option given with no items or an empty item is an error."""
+    from benchmarks.configs import convert, unwrap
+
+    if value is None:
         return None
-    try:
-        return tuple(cast(v.strip()) for v in value.split(",") if v.strip())
-    except ValueError:
-        raise ConfigError(
-            f"bad {what} list {value!r}; expected comma-separated {cast.__name__}s"
-        ) from None
+    parts = [v.strip() for v in value.split(",")]
+    if not any(parts):
+        raise ConfigError(f"{option}: no {noun}s given")
+    if not all(parts):
+        raise ConfigError(f"{option} {value!r}: an empty item; give comma-separated {noun}s")
+    base, _ = unwrap(item)
+    return tuple(convert(item, _parse_item(base, p, option), option) for p in parts)
+
+
+def _parse_item(base: Any, text: str, option: str) -> Any:
+    """Command-line text -> the Python value a config field of type ``base`` expects."""
+    if base is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"{option}: {text!r} is not an integer") from None
+    if base is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{option}: {text!r} is not a number") from None
+    return text
+
+
+def _setting_item(key: str) -> Any:
+    """The element type (with its range) of the list setting ``key`` of ExperimentSettings."""
+    from benchmarks.configs import hints, unwrap
+    from benchmarks.experiments import ExperimentSettings
+
+    base, _ = unwrap(hints(ExperimentSettings)[key])
+    return typing.get_args(base)[0]
 
 
 def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
-    """``["steps=1,2,5", "timing_repeats=3"]`` -> typed ExperimentSettings overrides."""
+    """``["steps=1,2,5", "timing_repeats=3"]`` -> ExperimentSettings overrides, every value
+    checked here against its field (type, choices, range, non-empty list)."""
+    from benchmarks.configs import convert, hints, is_optional, unwrap
     from benchmarks.experiments import ExperimentSettings
 
-    hints = typing.get_type_hints(ExperimentSettings)
-    names = {f.name for f in dataclasses.fields(ExperimentSettings)}
+    types_ = hints(ExperimentSettings)
     out: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         key = key.strip()
-        if not sep or key not in names:
+        if not sep or key not in types_:
             raise ConfigError(
-                f"--set {pair!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(names))}"
+                f"--set {pair!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(types_))}"
             )
-        tp = hints[key]
-        if type(tp) is types.UnionType or typing.get_origin(tp) is typing.Union:
-            if value.strip().lower() == "none":
-                out[key] = None
-                continue
-            tp = next(a for a in typing.get_args(tp) if a is not type(None))
-        if typing.get_origin(tp) is tuple:
-            arg = typing.get_args(tp)[0]
-            cast = arg if arg in (int, float) else str
-            out[key] = _csv(value, cast, key) or ()
+        tp, option = types_[key], f"--set {key}"
+        if is_optional(unwrap(tp)[0]) and value.strip().lower() == "none":
+            out[key] = None
+            continue
+        base, _ = unwrap(tp)
+        if is_optional(base):
+            base, _ = unwrap(next(a for a in typing.get_args(base) if a is not type(None)))
+        if typing.get_origin(base) is tuple:
+            items = _csv(value, typing.get_args(base)[0], option, "value")
+            out[key] = convert(tp, items, option)
         else:
-            cast = tp if tp in (int, float) else str
-            try:
-                out[key] = cast(value)
-            except ValueError:
-                raise ConfigError(f"--set {key}: {value!r} is not a {cast.__name__}") from None
+            out[key] = convert(tp, _parse_item(base, value.strip(), option), option)
     return out
 
 
@@ -115,15 +140,19 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
 
         opts = RunOptions(
             profile=profile,
-            seeds=_csv(seeds, int, "seed"),
-            methods=_csv(methods, str, "method"),
+            seeds=_csv(seeds, _setting_item("seeds"), "--seeds", "seed"),
+            methods=_csv(methods, str, "--methods", "method"),
             device=device,
             force=force,
             tracking_uri=tracking_uri,
             data_root=data_root,
             settings=settings,
         )
-        prepare(name, opts)  # bad input fails here, before anything is written
+        # bad input fails here, before anything is written
+        sweep_plan, prof = prepare(name, opts)
+        from benchmarks.runtime import check_sizes
+
+        check_sizes(sweep_plan, prof)
         with progress() as bar:
             res = run_experiment(name, opts, _hooks(bar))
         _summary(res)
@@ -174,9 +203,11 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
     @cli_errors
     def runtime_cmd(
         sizes: Annotated[str | None, typer.Option(help="image sizes, e.g. 64,128,256,512")] = None,
-        steps: Annotated[int | None, typer.Option(help="sampling steps K for every method")] = None,
-        repeats: Annotated[int | None, typer.Option(help="timed repeats (median)")] = None,
-        warmup: Annotated[int | None, typer.Option(help="untimed warm-up calls")] = None,
+        steps: Annotated[
+            int | None, typer.Option(min=1, help="sampling steps K for every method")
+        ] = None,
+        repeats: Annotated[int | None, typer.Option(min=1, help="timed repeats (median)")] = None,
+        warmup: Annotated[int | None, typer.Option(min=0, help="untimed warm-up calls")] = None,
         profile: ProfileOpt = "smoke",
         methods: MethodsOpt = None,
         device: DeviceOpt = "cpu",
@@ -196,7 +227,7 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
             data_root=None,
             report_dir=report_dir,
             settings={
-                "runtime_sizes": _csv(sizes, int, "size"),
+                "runtime_sizes": _csv(sizes, _setting_item("runtime_sizes"), "--sizes", "size"),
                 "runtime_steps": steps,
                 "timing_repeats": repeats,
                 "timing_warmup": warmup,
@@ -207,7 +238,8 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
     @cli_errors
     def robustness_cmd(
         sigma: Annotated[
-            float | None, typer.Option(help="one noise SD (0 is always added)")
+            float | None,
+            typer.Option(min=0.0, max=1.0, help="one noise SD in [0, 1] (0 is always added)"),
         ] = None,
         sigmas: Annotated[str | None, typer.Option(help="noise SDs, e.g. 0,0.05,0.1")] = None,
         datasets: Annotated[str | None, typer.Option(help="datasets (default: profile's)")] = None,
@@ -221,7 +253,9 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
         report_dir: ReportDirOpt = None,
     ) -> None:
         """Fig. 8a: DSC of LDSeg vs Res-Unet on noisy test images (trained models reused)."""
-        values = _csv(sigmas, float, "sigma") or ((sigma,) if sigma is not None else None)
+        values = _csv(sigmas, _setting_item("robustness_sigmas"), "--sigmas", "sigma")
+        if values is None and sigma is not None:
+            values = (sigma,)
         sweep(
             "robustness",
             profile=profile,
@@ -234,15 +268,17 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
             report_dir=report_dir,
             settings={
                 "robustness_sigmas": values,
-                "robustness_datasets": _csv(datasets, str, "dataset"),
+                "robustness_datasets": _csv(datasets, str, "--datasets", "dataset"),
             },
         )
 
     @app.command("uncertainty")
     @cli_errors
     def uncertainty_cmd(
-        samples: Annotated[int | None, typer.Option(help="samples N per image")] = None,
-        cases: Annotated[int | None, typer.Option(help="test cases per dataset")] = None,
+        samples: Annotated[
+            int | None, typer.Option(min=2, help="samples N per image (an SD needs 2)")
+        ] = None,
+        cases: Annotated[int | None, typer.Option(min=1, help="test cases per dataset")] = None,
         profile: ProfileOpt = "smoke",
         seeds: SeedsOpt = None,
         device: DeviceOpt = "cpu",
