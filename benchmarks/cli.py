@@ -13,7 +13,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks.errors import BenchError
+from benchmarks.errors import BenchError, ConfigError
+from benchmarks.validate_args import (
+    LABEL_SUFFIXES_2D,
+    SD_SUFFIXES_2D,
+    SEED_MAX,
+    Device,
+    SamplerName,
+    check_device,
+    check_output_dir,
+    check_output_file,
+    same_file,
+    value,
+)
 
 app = typer.Typer(
     name="bench",
@@ -89,25 +101,44 @@ def methods_cmd() -> None:
     console.print(table)
 
 
+SeedOpt = Annotated[int, typer.Option(min=0, max=SEED_MAX, help="seed (0..2**32-1)")]
+DeviceOpt = Annotated[Device, typer.Option(help="cpu | cuda")]
+StepsOpt = Annotated[int | None, typer.Option(min=1, help="sampling steps K (1..T)")]
+SamplerOpt = Annotated[SamplerName | None, typer.Option(help="the sampler")]
+
+
 @app.command("train")
 @cli_errors
 def train_cmd(
     method: Annotated[str, typer.Argument(help="method name (see `bench methods`)")],
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="dataset name")] = "glas",
     profile: Annotated[str, typer.Option(help="smoke | quick | paper | path.toml")] = "quick",
-    seed: Annotated[int, typer.Option(help="training seed")] = 0,
-    out: Annotated[Path | None, typer.Option(help="run directory (rerun = resume)")] = None,
+    seed: SeedOpt = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="run directory (rerun = resume; refused if it holds another config)"),
+    ] = None,
     data_root: Annotated[str | None, typer.Option(help="data root (else $LDSEG_DATA)")] = None,
     path: Annotated[str | None, typer.Option(help="folder dataset directory")] = None,
-    device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
-    steps: Annotated[int | None, typer.Option(help="override the sampler's K at test")] = None,
+    device: DeviceOpt = Device.cpu,
+    steps: Annotated[
+        int | None, typer.Option(min=1, help="override the sampler's K at test (1..T)")
+    ] = None,
 ) -> None:
-    """Train METHOD on a dataset under a profile, then report test metrics."""
-    from benchmarks.pipeline import JobSpec, run_job
+    """Train METHOD on a dataset under a profile, then report test metrics.
+
+    The default run directory is named by the hash of the training identity (method, dataset,
+    profile values, seed, folder path), so a changed profile trains afresh.
+    """
+    from benchmarks.pipeline import JobSpec, check_job, run_job
     from benchmarks.pipeline import Progress as Hooks
     from benchmarks.profiles import load_profile
     from benchmarks.settings import out_root
+    from benchmarks.trained import train_hash
 
+    device = check_device(device)
+    if out is not None:
+        check_output_dir(out, "--out")
     prof = load_profile(profile)
     spec = JobSpec(
         method=method,
@@ -118,7 +149,11 @@ def train_cmd(
         data_root=data_root,
         data_path=path,
     )
-    out = out or out_root() / "train" / f"{method}-{dataset}-{prof.name}-s{seed}"
+    # names and sampler settings are checked before anything (even the output root) is created
+    check_job(spec, prof, {"num_inference_steps": steps})
+    if out is None:
+        h = train_hash(spec, prof)
+        out = out_root() / "train" / f"{method}-{dataset}-{prof.name}-s{seed}-{h}"
     with _progress() as bar:
         task = bar.add_task(f"train {method}", total=None, info="")
         ev = bar.add_task("evaluate", total=None, info="", visible=False)
@@ -158,24 +193,34 @@ def _print_metrics(metrics: dict) -> None:
 def predict_cmd(
     checkpoint: Annotated[Path, typer.Option(help="checkpoint.pt of a trained run")],
     input: Annotated[Path, typer.Option("--input", help="image file (PNG/BMP/TIFF/NIfTI)")],
-    out: Annotated[Path, typer.Option(help="output label map (PNG, or .nii.gz for 3D)")],
-    steps: Annotated[int | None, typer.Option(help="sampling steps K")] = None,
-    samples: Annotated[int, typer.Option(help="samples per image (N > 1: mean + SD)")] = 1,
-    sampler: Annotated[str | None, typer.Option(help="ddim | ddpm")] = None,
-    uncertainty: Annotated[Path | None, typer.Option(help="write the SD map here (PNG)")] = None,
-    seed: Annotated[int, typer.Option(help="sampling seed")] = 0,
-    device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
+    out: Annotated[
+        Path, typer.Option(help="output label map (.png/.bmp/.tif, or .nii.gz; 3D: .nii.gz)")
+    ],
+    steps: StepsOpt = None,
+    samples: Annotated[int, typer.Option(min=1, help="samples per image (N > 1: mean + SD)")] = 1,
+    sampler: SamplerOpt = None,
+    uncertainty: Annotated[
+        Path | None, typer.Option(help="write the SD map here (.png/.tif, or .nii.gz)")
+    ] = None,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = Device.cpu,
 ) -> None:
     """Segment one image with a trained checkpoint."""
     from benchmarks.predict import predict_file
 
+    device = check_device(device)
+    check_output_file(out, "--out", LABEL_SUFFIXES_2D)
+    if uncertainty is not None:
+        check_output_file(uncertainty, "--uncertainty", SD_SUFFIXES_2D)
+        if same_file(out, uncertainty):
+            raise ConfigError(f"--uncertainty {uncertainty}: the same file as --out")
     info = predict_file(
         checkpoint,
         input,
         out,
         steps=steps,
         samples=samples,
-        sampler=sampler,
+        sampler=value(sampler),
         uncertainty=uncertainty,
         seed=seed,
         device=device,
@@ -187,17 +232,24 @@ def predict_cmd(
 @cli_errors
 def evaluate_cmd(
     checkpoint: Annotated[Path, typer.Option(help="checkpoint.pt of a trained run")],
-    steps: Annotated[int | None, typer.Option(help="sampling steps K")] = None,
-    sampler: Annotated[str | None, typer.Option(help="ddim | ddpm")] = None,
-    samples: Annotated[int | None, typer.Option(help="samples per image (mean fused)")] = None,
-    seed: Annotated[int | None, typer.Option(help="sampling seed")] = None,
+    steps: StepsOpt = None,
+    sampler: SamplerOpt = None,
+    samples: Annotated[
+        int | None, typer.Option(min=1, help="samples per image (mean fused)")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(min=0, max=SEED_MAX, help="sampling seed (0..2**32-1)")
+    ] = None,
     data_root: Annotated[str | None, typer.Option(help="data root (else $LDSEG_DATA)")] = None,
-    csv: Annotated[Path | None, typer.Option(help="write the per-case table here")] = None,
-    device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
+    csv: Annotated[Path | None, typer.Option(help="write the per-case table here (.csv)")] = None,
+    device: DeviceOpt = Device.cpu,
 ) -> None:
-    """Re-score a trained checkpoint on its test split with any sampler settings."""
+    """Re-score a trained checkpoint on its own test split with any sampler settings."""
     from benchmarks.pipeline import evaluate_checkpoint
 
+    device = check_device(device)
+    if csv is not None:
+        check_output_file(csv, "--csv", (".csv",))
     with _progress() as bar:
         task = bar.add_task("evaluate", total=None, info="")
         done = [0]
@@ -212,12 +264,16 @@ def evaluate_cmd(
             device=device,
             on_batch=on_batch,
             num_inference_steps=steps,
-            sampler=sampler,
+            sampler=value(sampler),
             num_samples=samples,
             seed=seed,
         )
     if csv is not None:
-        df.to_csv(csv, index=False)
+        try:
+            csv.parent.mkdir(parents=True, exist_ok=True)
+            df.to_csv(csv, index=False)
+        except OSError as err:
+            raise ConfigError(f"--csv {csv}: cannot write ({err.strerror or err})") from None
     console.print(json.dumps({k: v for k, v in summary.items()}, default=str))
 
 
@@ -225,6 +281,9 @@ def _mount_subapps() -> None:
     from benchmarks.cli_data import data_app
 
     app.add_typer(data_app, name="data")
+    from benchmarks.cli_plan import plan_cmd
+
+    app.command("plan")(cli_errors(plan_cmd))
     try:
         from benchmarks.cli_harness import register_harness_commands
     except ModuleNotFoundError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -21,7 +22,7 @@ import torch
 
 from benchmarks.checkpoint import ema_weights, load_checkpoint
 from benchmarks.data import get_info, load_split
-from benchmarks.errors import CheckpointError
+from benchmarks.errors import BenchError, CheckpointError, ConfigError
 from benchmarks.evaluate import evaluate
 from benchmarks.methods import build_method, get_spec, method_config
 from benchmarks.profiles import EvalConfig, Profile
@@ -75,6 +76,65 @@ def job_configs(spec: JobSpec, profile: Profile) -> dict[str, Any]:
     }
 
 
+def check_job(
+    spec: JobSpec, profile: Profile, eval_overrides: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], Any, Any, EvalConfig]:
+    """Resolve and check a job without touching any file: names, configs, and sampler settings
+    against the method's schedule. Returns ``(configs, dataset info, method config, eval)``."""
+    cfgs = job_configs(spec, profile)
+    info, mcfg = cfgs.pop("_objects")
+    eval_cfg = profile.eval_config(spec.method, **(eval_overrides or {}))
+    T = getattr(getattr(mcfg, "schedule", None), "num_train_timesteps", None)
+    source = f"profile {profile.name!r} eval settings (with --steps if given)"
+    check_eval_config(spec.method, eval_cfg, T, source=source)
+    return cfgs, info, mcfg, eval_cfg
+
+
+def check_resume(out_dir: Path, cfgs: dict[str, Any]) -> None:
+    """Refuse a run directory that holds a model trained under another training identity.
+
+    The weights in ``out_dir`` would otherwise be resumed (or, when finished, re-scored) and
+    reported under the new settings. Only the evaluation config may differ (re-evaluated).
+    """
+    # benchmarks.trained imports this module; the identity (what determines the weights) is
+    # defined once, there
+    from benchmarks.trained import train_identity
+
+    stored_path = out_dir / "config.json"
+    if not stored_path.exists():
+        if (out_dir / "checkpoint.pt").exists():
+            raise ConfigError(
+                f"{stored_path}: missing, so the checkpoint beside it cannot be matched to this "
+                f"training config; use another --out"
+            )
+        return
+    try:
+        stored = train_identity(json.loads(stored_path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ConfigError(
+            f"{stored_path}: unreadable ({type(err).__name__}), so this run directory cannot be "
+            f"matched to this training config; use another --out"
+        ) from None
+    wanted = train_identity(json.loads(json.dumps(cfgs, default=str)))
+    if stored != wanted:
+        keys = _differing_keys(stored, wanted)
+        shown = ", ".join(keys[:8]) + (f" (+{len(keys) - 8} more)" if len(keys) > 8 else "")
+        raise ConfigError(
+            f"{stored_path}: this run directory was trained with another config (differs in "
+            f"{shown}); use another --out, or the default run directory"
+        )
+
+
+def _differing_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested dicts."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for k in sorted(set(a) | set(b), key=str):
+            out += _differing_keys(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".")]
+
+
 def run_job(
     spec: JobSpec,
     profile: Profile,
@@ -84,16 +144,17 @@ def run_job(
     eval_overrides: dict[str, Any] | None = None,
     stop_after: int | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume) and evaluate; returns the metrics dict also written to metrics.json."""
+    """Train (or resume) and evaluate; returns the metrics dict also written to metrics.json.
+
+    Everything that can be refused (names, data, sampler settings, a directory holding another
+    training config) is checked before anything is written to ``out_dir``.
+    """
     progress = progress or Progress()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cfgs = job_configs(spec, profile)
-    info, mcfg = cfgs.pop("_objects")
+    cfgs, info, mcfg, eval_cfg = check_job(spec, profile, eval_overrides)
+    check_resume(out_dir, cfgs)
     ds = profile.dataset(spec.dataset)
     train_cfg = profile.train_config(spec.method, seed=spec.seed, dataset=spec.dataset)
-    eval_cfg = profile.eval_config(spec.method, **(eval_overrides or {}))
-    (out_dir / "config.json").write_text(json.dumps(cfgs, indent=2, default=str))
 
     common = dict(
         root=spec.data_root,
@@ -108,10 +169,14 @@ def run_job(
 
     torch.manual_seed(spec.seed)  # initial weights
     method = build_method(spec.method, mcfg, info)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.json").write_text(json.dumps(cfgs, indent=2, default=str))
     meta = {
         "method_name": spec.method,
         "method_config": cfgs["method"],
         "job_size": list(ds.size),
+        # the test split is rebuilt from these (limit / val_fraction change which cases it holds)
+        "dataset_config": cfgs["dataset"],
         "dataset_info": _info_dict(info),
         "job": cfgs["job"],
         "eval_config": asdict(eval_cfg),
@@ -173,10 +238,42 @@ def _info_dict(info) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(info).items()}
 
 
+MAX_SIDE = 4096  # the paper's largest inputs are 512 x 768 (2D) and 256 x 128 x 128 (3D)
+MAX_VOXELS = 2**25
+
+
+def check_eval_config(name: str, cfg: EvalConfig, T: int | None, *, source: str) -> None:
+    """Sampler settings method ``name`` can run, checked before any sampling starts.
+
+    K must lie in 1..T of the method's own noise schedule; ``source`` says where the settings
+    came from (an option, a profile, a checkpoint) for the message.
+    """
+    from benchmarks.validate_args import SamplerName
+
+    if cfg.batch_size < 1:
+        raise ConfigError(f"{source}: eval batch_size {cfg.batch_size} must be >= 1")
+    if not get_spec(name).samples:
+        return  # K, N and the sampler mean nothing to a deterministic method
+    K = cfg.num_inference_steps
+    if isinstance(K, bool) or not isinstance(K, int) or K < 1 or (T is not None and K > T):
+        raise ConfigError(
+            f"{source}: num_inference_steps {K!r} is out of range; K must be 1..{T} "
+            f"(the T of {name}'s noise schedule)"
+        )
+    if isinstance(cfg.num_samples, bool) or not isinstance(cfg.num_samples, int):
+        raise ConfigError(f"{source}: num_samples {cfg.num_samples!r} is not an integer")
+    if cfg.num_samples < 1:
+        raise ConfigError(f"{source}: num_samples {cfg.num_samples} must be >= 1")
+    valid = [s.value for s in SamplerName]
+    if cfg.sampler not in valid:
+        raise ConfigError(f"{source}: unknown sampler {cfg.sampler!r}; valid: {', '.join(valid)}")
+
+
 def load_trained(checkpoint: Path | str, device: str = "cpu"):
     """Rebuild a trained method from its checkpoint (EMA weights applied when present).
 
     Returns ``(method, ckpt)``; the checkpoint's stored configs are the single source of truth.
+    A checkpoint whose stored configs are inconsistent is refused with one line naming it.
     """
     from types import SimpleNamespace
 
@@ -186,18 +283,62 @@ def load_trained(checkpoint: Path | str, device: str = "cpu"):
     try:
         name = ckpt["method_name"]
         spec = get_spec(name)
+        # the dataset-derived fields method_config copied from dataset_info must still agree
+        stored_info, stored_cfg = ckpt["dataset_info"], ckpt["method_config"]
+        for key in ("spatial_dims", "in_channels", "num_classes"):
+            if key in stored_cfg and stored_cfg[key] != stored_info.get(key):
+                raise CheckpointError(
+                    f"{checkpoint}: inconsistent stored config: dataset_info.{key} = "
+                    f"{stored_info.get(key)!r} but method_config.{key} = {stored_cfg[key]!r}"
+                )
         mcfg = from_dict(spec.config_cls, ckpt["method_config"], where=name)
         info = SimpleNamespace(
             **{k: tuple(v) if isinstance(v, list) else v for k, v in ckpt["dataset_info"].items()}
         )
         method = spec.build(mcfg, info)
         method.load_state_dict(ckpt["model"])
-    except (KeyError, RuntimeError) as err:
-        raise CheckpointError(f"{checkpoint}: checkpoint does not match the model ({err})") from err
-    ema = ema_weights(ckpt)
-    if ema is not None:
-        method.ema_target().load_state_dict(ema)
+        ema = ema_weights(ckpt)
+        if ema is not None:
+            method.ema_target().load_state_dict(ema)
+    except CheckpointError:
+        raise
+    except BenchError as err:
+        raise CheckpointError(f"{checkpoint}: stored config is not valid ({err})") from None
+    except KeyError as err:
+        raise CheckpointError(f"{checkpoint}: checkpoint has no {err} entry") from None
+    # a crafted or damaged checkpoint can fail anywhere in building the model
+    except (RuntimeError, ValueError, TypeError, AttributeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{checkpoint}: checkpoint does not match the model ({first})"
+        ) from None
+    job_size(ckpt, checkpoint, method)
     return method.to(device).eval(), ckpt
+
+
+def job_size(ckpt: dict[str, Any], checkpoint: Path | str, method=None) -> tuple[int, ...] | None:
+    """The image size the model was trained at (None in very old checkpoints), checked."""
+    size = ckpt.get("job_size")
+    if size is None:
+        return None
+    dims = ckpt["dataset_info"].get("spatial_dims")
+    ok = (
+        isinstance(size, list | tuple)
+        and len(size) == dims
+        and all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= MAX_SIDE for s in size)
+    )
+    if not ok or math.prod(size) > MAX_VOXELS:
+        raise CheckpointError(
+            f"{checkpoint}: stored image size {size!r} is not valid ({dims} sides, each "
+            f"1..{MAX_SIDE}, at most {MAX_VOXELS} pixels)"
+        )
+    check = getattr(method, "check_size", None)
+    if check is not None:
+        try:  # a zero-sized batch: only the shape is looked at
+            check(torch.empty(0, 1, *size))
+        except ValueError as err:
+            raise CheckpointError(f"{checkpoint}: stored image size {size}: {err}") from None
+    return tuple(size)
 
 
 def eval_config_from(ckpt: dict[str, Any], **overrides: Any) -> EvalConfig:
@@ -205,6 +346,45 @@ def eval_config_from(ckpt: dict[str, Any], **overrides: Any) -> EvalConfig:
 
     base = ckpt.get("eval_config", {})
     return from_dict(EvalConfig, merge(base, {k: v for k, v in overrides.items() if v is not None}))
+
+
+def checked_eval_config(
+    method, ckpt: dict[str, Any], checkpoint: Path | str, **overrides: Any
+) -> EvalConfig:
+    """The checkpoint's evaluation config with the user's overrides, checked for this method."""
+    try:
+        cfg = eval_config_from(ckpt, **overrides)
+    except BenchError as err:
+        raise CheckpointError(f"{checkpoint}: stored eval config is not valid ({err})") from None
+    given = [k for k, v in overrides.items() if v is not None]
+    source = f"{checkpoint} (eval config{' with ' + ', '.join(given) if given else ''})"
+    schedule = getattr(method, "schedule", None)  # every sampling method has its NoiseSchedule
+    T = schedule.config.num_train_timesteps if schedule is not None else None
+    check_eval_config(ckpt["method_name"], cfg, T, source=source)
+    return cfg
+
+
+def test_split_settings(ckpt: dict[str, Any], checkpoint: Path | str) -> dict[str, Any]:
+    """Size, limit and val_fraction of the run's test split, as ``run_job`` built it.
+
+    Checkpoints written before ``dataset_config`` was stored read the run directory's
+    config.json; failing that, the whole test split at the stored size (the old behaviour).
+    """
+    stored = ckpt.get("dataset_config")
+    if stored is None:
+        try:
+            stored = json.loads((Path(checkpoint).parent / "config.json").read_text())["dataset"]
+        except (OSError, ValueError, KeyError, TypeError):
+            log.warning(
+                "%s: no stored test-split settings; scoring the whole test split", checkpoint
+            )
+            stored = {}
+    size = job_size(ckpt, checkpoint) or stored.get("size")
+    return {
+        "size": tuple(size) if size else None,
+        "limit": stored.get("limit"),
+        "val_fraction": stored.get("val_fraction", 0.0),
+    }
 
 
 def evaluate_checkpoint(
@@ -216,18 +396,19 @@ def evaluate_checkpoint(
     **eval_overrides: Any,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Score a trained checkpoint on its dataset's test split with any sampler settings
-    (e.g. ``num_inference_steps=50, sampler="ddpm"``): the steps trade-off without retraining."""
+    (e.g. ``num_inference_steps=50, sampler="ddpm"``): the steps trade-off without retraining.
+    The split is the run's own (same size, limit and val_fraction), so the default settings
+    reproduce the run's metrics.json."""
     method, ckpt = load_trained(checkpoint, device=device)
     job = ckpt["job"]
-    cfg = eval_config_from(ckpt, **eval_overrides)
-    ds_settings = ckpt.get("job_size")
+    cfg = checked_eval_config(method, ckpt, checkpoint, **eval_overrides)
     test_ds = load_split(
         job["dataset"],
         "test",
         root=data_root or job.get("data_root"),
-        size=tuple(ds_settings),
         seed=job["seed"],
         path=job.get("data_path"),
+        **test_split_settings(ckpt, checkpoint),
     )
     df, summary = evaluate(method, test_ds, cfg, device=device, on_batch=on_batch)
     summary = {

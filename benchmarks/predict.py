@@ -10,8 +10,15 @@ import torch
 from benchmarks.data.readers import read_array
 from benchmarks.data.transforms import resize_image
 from benchmarks.data.validate import as_image
-from benchmarks.errors import DataError
-from benchmarks.pipeline import eval_config_from, load_trained
+from benchmarks.errors import ConfigError, DataError
+from benchmarks.methods import get_spec
+from benchmarks.pipeline import checked_eval_config, job_size, load_trained
+from benchmarks.validate_args import (
+    LABEL_SUFFIXES_2D,
+    SD_SUFFIXES_2D,
+    VOLUME_SUFFIXES,
+    check_output_file,
+)
 
 
 def predict_file(
@@ -26,9 +33,18 @@ def predict_file(
     seed: int = 0,
     device: str = "cpu",
 ) -> dict:
-    """Segment ``image_path``; the label map is resized back to the file's native size."""
+    """Segment ``image_path``; the label map is resized back to the file's native size.
+
+    Everything that can be refused (the checkpoint's stored configs, the sampler settings, the
+    output file types, the input image) is checked before sampling starts.
+    """
     method, ckpt = load_trained(checkpoint, device=device)
     info = ckpt["dataset_info"]
+    name = ckpt["method_name"]
+    cfg = checked_eval_config(
+        method, ckpt, checkpoint, num_inference_steps=steps, num_samples=samples, sampler=sampler
+    )
+    _check_outputs(out, uncertainty, info["spatial_dims"], cfg.num_samples, name)
     arr, dims = read_array(Path(image_path), role="image")
     if dims != info["spatial_dims"]:
         raise DataError(
@@ -42,12 +58,12 @@ def predict_file(
             image = image.expand(3, *image.shape[1:])
         else:
             raise DataError(
-                f"{image_path}: {image.shape[0]} channels, the model expects {info['in_channels']}"
+                f"{image_path}: {image.shape[0]} channels, but the model in {checkpoint} "
+                f"expects {info['in_channels']}"
             )
     native = tuple(image.shape[1:])
-    size = tuple(ckpt.get("job_size") or native)  # the size the model was trained at
+    size = job_size(ckpt, checkpoint) or native  # the size the model was trained at
     x = resize_image(image, size)[None].to(device)
-    cfg = eval_config_from(ckpt, num_inference_steps=steps, num_samples=samples, sampler=sampler)
     g = torch.Generator().manual_seed(seed)
     with torch.inference_mode():
         seg = method.predict(
@@ -58,7 +74,8 @@ def predict_file(
             generator=g,
         )
     labels = torch.nn.functional.interpolate(seg.labels.float(), size=native, mode="nearest")
-    _write_labels(labels[0, 0].to(torch.uint8).cpu().numpy(), Path(out), info["num_classes"])
+    labels = labels[0, 0].to(torch.uint8).cpu().numpy()
+    _write(_write_labels, labels, Path(out), info["num_classes"])
     written = {
         "out": str(out),
         "size": list(native),
@@ -67,20 +84,44 @@ def predict_file(
         "sampler": cfg.sampler,
     }
     if uncertainty is not None:
-        if seg.uncertainty is None:
-            raise DataError(f"{uncertainty}: an SD map needs --samples > 1 with a sampling method")
         sd = torch.nn.functional.interpolate(
             seg.uncertainty.float(), size=native, mode="bilinear" if dims == 2 else "trilinear"
         )
-        _write_sd(sd[0, 0].cpu().numpy(), Path(uncertainty))
+        _write(_write_sd, sd[0, 0].cpu().numpy(), Path(uncertainty))
         written["uncertainty"] = str(uncertainty)
         written["max_sd"] = float(sd.max())
     return written
 
 
+def _check_outputs(
+    out: Path, uncertainty: Path | None, dims: int, num_samples: int, method: str
+) -> None:
+    """The file types the model's outputs can be written as (3D: NIfTI only), and an SD map
+    only where there are several samples to take it from."""
+    label_types = LABEL_SUFFIXES_2D if dims == 2 else VOLUME_SUFFIXES
+    check_output_file(out, "--out", label_types)
+    if uncertainty is None:
+        return
+    check_output_file(
+        uncertainty, "--uncertainty", SD_SUFFIXES_2D if dims == 2 else VOLUME_SUFFIXES
+    )
+    if not get_spec(method).samples or num_samples < 2:
+        raise ConfigError(
+            f"--uncertainty {uncertainty}: an SD map needs --samples > 1 with a sampling method "
+            f"({method}, {num_samples} sample{'s' if num_samples != 1 else ''})"
+        )
+
+
+def _write(writer, array: np.ndarray, out: Path, *args) -> None:
+    try:
+        writer(array, out, *args)
+    except OSError as err:  # a full disk or a folder that went away after the checks
+        raise DataError(f"{out}: cannot write ({err.strerror or err})") from None
+
+
 def _write_labels(labels: np.ndarray, out: Path, num_classes: int) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    if labels.ndim == 3 or out.name.endswith((".nii", ".nii.gz")):
+    if labels.ndim == 3 or out.name.lower().endswith((".nii", ".nii.gz")):
         import nibabel as nib
 
         nib.save(nib.Nifti1Image(labels.astype(np.uint8), np.eye(4)), str(out))
@@ -94,7 +135,7 @@ def _write_labels(labels: np.ndarray, out: Path, num_classes: int) -> None:
 
 def _write_sd(sd: np.ndarray, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    if sd.ndim == 3:
+    if sd.ndim == 3 or out.name.lower().endswith((".nii", ".nii.gz")):
         import nibabel as nib
 
         nib.save(nib.Nifti1Image(sd.astype(np.float32), np.eye(4)), str(out))
@@ -104,4 +145,5 @@ def _write_sd(sd: np.ndarray, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.imsave(out, sd, cmap="magma", vmin=0.0, vmax=max(float(sd.max()), 1e-6))
+    fmt = "tiff" if out.name.lower().endswith(".tif") else None  # matplotlib knows "tiff" only
+    plt.imsave(out, sd, cmap="magma", vmin=0.0, vmax=max(float(sd.max()), 1e-6), format=fmt)

@@ -1,0 +1,111 @@
+"""Checks of command-line arguments shared by every ``bench`` command.
+
+Output paths are checked *before* any work starts (a bad ``--out`` must not throw away a finished
+evaluation): the right kind (a file, or a folder), the right extension, and a folder that can
+really be written. The device is checked once, with one message. Choices (device, sampler) are
+Enums built from the configs, so Typer lists and checks them. Every refusal is a one-line
+``ConfigError`` naming the option and the problem (the CLI turns it into ``error: ...``, exit 2).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import typing
+from enum import Enum, StrEnum
+from pathlib import Path
+
+from benchmarks.errors import ConfigError
+from ldseg.config import SamplerConfig
+
+SEED_MAX = 2**32 - 1  # numpy's legacy seeding and most tools accept 0..2**32-1
+PORT_MAX = 65535
+
+
+class Device(StrEnum):
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+# the sampler names are the Literal of SamplerConfig.name: one list in the project
+SamplerName = StrEnum(
+    "SamplerName", {n: n for n in typing.get_args(typing.get_type_hints(SamplerConfig)["name"])}
+)
+
+# what the writers in benchmarks/predict.py can write
+LABEL_SUFFIXES_2D = (".png", ".bmp", ".tif", ".tiff", ".nii", ".nii.gz")
+SD_SUFFIXES_2D = (".png", ".tif", ".tiff", ".nii", ".nii.gz")
+VOLUME_SUFFIXES = (".nii", ".nii.gz")
+
+
+def value(choice: Enum | str | None) -> str | None:
+    """The plain string of an Enum choice (Typer passes Enum members)."""
+    return choice.value if isinstance(choice, Enum) else choice
+
+
+def check_device(device: Device | str) -> str:
+    """``cuda`` only where torch sees a GPU; returns the plain device string."""
+    device = value(device)
+    if device == Device.cuda.value:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: CUDA is not available on this machine; use cpu")
+    return device
+
+
+def check_output_file(path: Path, option: str, suffixes: tuple[str, ...] | None = None) -> Path:
+    """A file we may create or replace: not a folder, a known extension, a writable folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{option} {path}: is a folder; give a file name")
+    if suffixes and not path.name.lower().endswith(suffixes):
+        raise ConfigError(
+            f"{option} {path}: unsupported file type; name it with one of {', '.join(suffixes)}"
+        )
+    if os.path.lexists(path) and not path.is_file():
+        raise ConfigError(f"{option} {path}: exists and is not a regular file")
+    _check_parent(path, option)
+    if path.is_file() and not os.access(path, os.W_OK):
+        raise ConfigError(f"{option} {path}: the file is read-only")
+    return path
+
+
+def check_output_dir(path: Path, option: str) -> Path:
+    """A folder we may create or write into (not a file, not under a file, writable)."""
+    path = Path(path)
+    if os.path.lexists(path):
+        if not path.is_dir():
+            raise ConfigError(f"{option} {path}: is a file, not a folder")
+        if not _writable(path):
+            raise ConfigError(f"{option} {path}: cannot write in this folder")
+        return path
+    _check_parent(path, option)
+    return path
+
+
+def same_file(a: Path, b: Path) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def _check_parent(path: Path, option: str) -> None:
+    """The nearest existing folder above ``path`` is a folder and can be written."""
+    anc = path.absolute().parent
+    while not os.path.lexists(anc) and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        raise ConfigError(f"{option} {path}: {anc} is a file, not a folder")
+    if not _writable(anc):
+        raise ConfigError(f"{option} {path}: cannot write in {anc}")
+
+
+def _writable(folder: Path) -> bool:
+    # os.access alone answers "yes" to root everywhere (even /proc or a read-only bind mount
+    # it does not always see), so a real, invisible probe file decides (O_TMPFILE on Linux).
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
