@@ -314,16 +314,29 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
         ] = "md",
     ) -> None:
         """Render the report of a finished sweep from MLflow (never trains)."""
+        from mlflow.exceptions import MlflowException
+
+        from benchmarks.validate_args import check_output_dir
         from reports.render import render_report
 
-        path = render_report(
-            name,
-            tracking_uri=tracking_uri,
-            parent_run_id=run_id,
-            profile=profile,
-            out_dir=out,
-            fmt=fmt,
-        )
+        if out is not None:
+            check_output_dir(out, "--out")
+        if profile is not None and any(c in profile for c in "'\"\\`"):
+            raise ConfigError(f"--profile {profile!r}: a profile name has no quotes")
+        try:
+            path = render_report(
+                name,
+                tracking_uri=tracking_uri,
+                parent_run_id=run_id,
+                profile=profile,
+                out_dir=out,
+                fmt=fmt,
+            )
+        except MlflowException as err:
+            if run_id is not None and err.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise ConfigError(f"--run-id {run_id}: no such run in the MLflow store") from None
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ConfigError(f"MLflow could not answer: {first}") from None
         console.print(f"report: {path / 'report.md'}")
         if fmt != "md":
             from reports.export import report_file
@@ -346,7 +359,7 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
     @app.command("ui")
     @cli_errors
     def ui_cmd(
-        port: Annotated[int, typer.Option(help="port")] = 5000,
+        port: Annotated[int, typer.Option(min=1, max=65535, help="port (1..65535)")] = 5000,
         host: Annotated[
             str, typer.Option(help="interface (127.0.0.1 = this machine only)")
         ] = "127.0.0.1",
