@@ -18,13 +18,15 @@ from reports.stats import mean_ci
 
 __all__ = ["mean_ci", "fmt", "summarize", "accuracy_table", "to_markdown", "switches"]
 
-# metric -> (column title, scale, direction of "better") of the cost columns, in display order
+# metric -> (column title, scale, direction of "better") of the cost columns, in display order;
+# the CPU peak RSS is the whole process's (an upper bound that depends on what ran before in
+# the sweep), so it is never marked best
 COST_COLUMNS = {
     "num_parameters": ("params (M)", 1e-6, "min"),
     "flops_per_image": ("GFLOPs/image", 1e-9, "min"),
     "latency_median_s": ("latency (ms/image)", 1e3, "min"),
     "train_s_per_100_steps": ("train s/100 steps", 1.0, "min"),
-    "peak_rss_mb": ("peak RSS (MiB, upper bound)", 1.0, "min"),
+    "peak_rss_mb": ("peak RSS (MiB, upper bound)", 1.0, ""),
     "peak_allocated_mb": ("peak allocated (MiB)", 1.0, "min"),
     "peak_reserved_mb": ("peak reserved (MiB)", 1.0, "min"),
 }
@@ -184,7 +186,7 @@ def best_directions(table: pd.DataFrame) -> dict[str, str]:
         if col.startswith(("DSC", "IoU")):
             out[col] = "max"
         for title, _, direction in COST_COLUMNS.values():
-            if col == title:
+            if col == title and direction:
                 out[col] = direction
     return out
 

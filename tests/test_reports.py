@@ -119,6 +119,7 @@ def test_accuracy_table_p_values_and_cost_columns():
     assert cost.loc["ldseg", "n"] == 2 and cost["paper"].isna().all()
     best = best_directions(table)
     assert best["DSC"] == "max" and best["latency (ms/image)"] == "min" and "p Holm" not in best
+    assert "peak RSS (MiB, upper bound)" not in best  # a process-wide bound, not comparable
     cuda = runs.assign(peak_allocated_mb=[10.0, 12.0, 5.0, None], peak_reserved_mb=20.0)
     cols = accuracy_table(cuda.drop(columns="peak_rss_mb"), "glas", "table2", [])[0].columns
     assert {"peak allocated (MiB)", "peak reserved (MiB)"} <= set(cols)
