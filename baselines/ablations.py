@@ -1,5 +1,6 @@
 """Table V ablations: LDSeg with its label and/or image encoder replaced by nearest-neighbour
-downsampling to the latent size (``ldseg-ld``, ``ldseg-id``, ``ldseg-ld-id``).
+downsampling to the latent size (``ldseg-ld``, ``ldseg-id``, ``ldseg-ld-id``): a standardised
+class-level map for the label latent, the one-channel grey level for the image latent.
 
 Everything else is LDSeg (``ldseg.model.LDSeg``, same config, same loss, same sampler). The
 label decoder stays learned in every variant: it is the only path from the latent back to the
@@ -18,6 +19,7 @@ from benchmarks.errors import ConfigError
 from benchmarks.methods import register
 from ldseg.config import ImageEncoderConfig, LabelEncoderConfig, LDSegConfig
 from ldseg.model import LDSeg
+from ldseg.nets.blocks import standardize_per_sample
 
 
 def _latent_size(x: Tensor, num_downsamplings: int) -> list[int]:
@@ -31,8 +33,10 @@ class LabelDownsampler(nn.Module):
 
     The class map is downsampled by nearest neighbour and each class index c is mapped to the
     fixed value 2c / (C - 1) - 1 (background -1, the last class +1, others evenly between),
-    repeated over the latent channels. Not re-standardised: a constant map (an empty mask) has
-    no variance, and [-1, 1] is already the scale a diffusion model expects.
+    repeated over the latent channels, then standardised per sample exactly like the learned
+    label encoder's output (``standardize_per_sample``: zero mean, unit variance), so the
+    diffusion sees latents of the same scale in both arms of the ablation. An empty mask (a
+    constant map) has no variance and becomes an all-zero latent.
     """
 
     def __init__(self, config: LDSegConfig) -> None:
@@ -49,21 +53,34 @@ class LabelDownsampler(nn.Module):
             y_onehot, size=_latent_size(y_onehot, self.num_downsamplings), mode="nearest"
         )
         z = (small * self.levels.to(small)).sum(dim=1, keepdim=True)  # one class per pixel
-        return z.expand(-1, self.latent_channels, *z.shape[2:]).contiguous()
+        z = z.expand(-1, self.latent_channels, *z.shape[2:]).contiguous()
+        return standardize_per_sample(z)
+
+
+# ITU-R BT.601 luma weights: the grey level of an RGB image
+LUMA = (0.299, 0.587, 0.114)
 
 
 class ImageDownsampler(nn.Module):
-    """Image "encoder" without parameters: nearest-neighbour downsampling of the image to the
-    latent size; keeps the image's channels (``out_channels``), which LDSeg reads to size the
-    denoiser's condition input."""
+    """Image "encoder" without parameters: a one-channel image latent, like the paper's (its
+    image encoder ends in a 1x1 conv to one channel). RGB images become their grey level (BT.601
+    luma), one-channel images pass through, other channel counts are averaged; then nearest-
+    neighbour downsampling to the latent size. ``out_channels`` = 1 sizes the denoiser's
+    condition input."""
+
+    out_channels = 1
 
     def __init__(self, config: LDSegConfig) -> None:
         super().__init__()
         self.num_downsamplings = config.num_downsamplings
-        self.out_channels = config.in_channels
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.interpolate(x, size=_latent_size(x, self.num_downsamplings), mode="nearest")
+        if x.shape[1] == 3:
+            w = torch.tensor(LUMA, dtype=x.dtype, device=x.device)
+            grey = (x * w.reshape(1, 3, *([1] * (x.dim() - 2)))).sum(dim=1, keepdim=True)
+        else:
+            grey = x.mean(dim=1, keepdim=True)
+        return F.interpolate(grey, size=_latent_size(x, self.num_downsamplings), mode="nearest")
 
 
 def _ablation(config: LDSegConfig, *, label: bool, image: bool, name: str) -> LDSeg:

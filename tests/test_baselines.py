@@ -343,23 +343,35 @@ def test_lsegdiff_switches_stage_and_freezes_the_other_half():
 
 
 # -- Table V ablations ----------------------------------------------------------------------------
-def test_label_downsampler_maps_classes_to_fixed_levels():
+def test_label_downsampler_maps_classes_to_fixed_levels_then_standardises():
     config = LDSegConfig(spatial_dims=2, num_classes=3, num_downsamplings=1, latent_channels=2)
     enc = LabelDownsampler(config)
     assert not list(enc.parameters())
     labels = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 0, 0], [2, 2, 0, 0]])[None, None]
     z = enc(one_hot(labels, 3))
     assert z.shape == (1, 2, 2, 2)
-    expected = torch.tensor([[-1.0, 0.0], [1.0, -1.0]])
-    assert torch.equal(z[0, 0], expected) and torch.equal(z[0, 1], expected)
+    # levels [[-1, 0], [1, -1]] on both channels: mean -0.25, population SD sqrt(0.6875)
+    levels = torch.tensor([[-1.0, 0.0], [1.0, -1.0]])
+    expected = (levels + 0.25) / (0.6875 + 1e-5) ** 0.5
+    assert torch.allclose(z[0, 0], expected, atol=1e-6) and torch.equal(z[0, 0], z[0, 1])
+    # like the learned encoder's z_l0: zero mean, unit variance per sample
+    assert abs(float(z.mean())) < 1e-6 and abs(float(z.var(correction=0)) - 1) < 1e-4
+    # an empty mask has no variance: an all-zero latent, never NaN
+    empty = enc(one_hot(torch.zeros(1, 1, 4, 4, dtype=torch.long), 3))
+    assert torch.equal(empty, torch.zeros_like(empty))
 
 
-def test_image_downsampler_is_nearest_and_keeps_channels():
+def test_image_downsampler_is_one_channel_grey_level_nearest():
+    down = ImageDownsampler(LDSegConfig(spatial_dims=2, in_channels=3, num_downsamplings=1))
+    assert down.out_channels == 1 and not list(down.parameters())
+    rgb = torch.zeros(1, 3, 4, 4)
+    rgb[0, 0], rgb[0, 1], rgb[0, 2] = 1.0, 0.5, 0.25  # grey = 0.299 + 0.2935 + 0.0285
+    z = down(rgb)
+    assert z.shape == (1, 1, 2, 2)
+    assert torch.allclose(z, torch.full_like(z, 0.299 + 0.2935 + 0.0285))
     config = LDSegConfig(spatial_dims=3, in_channels=2, num_downsamplings=2)
-    down = ImageDownsampler(config)
-    assert down.out_channels == 2 and not list(down.parameters())
     x = torch.arange(2 * 8**3, dtype=torch.float32).reshape(1, 2, 8, 8, 8)
-    assert torch.equal(down(x), x[:, :, ::4, ::4, ::4])
+    assert torch.equal(ImageDownsampler(config)(x), x.mean(1, keepdim=True)[:, :, ::4, ::4, ::4])
 
 
 def test_ablation_refuses_settings_of_the_replaced_encoder():
