@@ -119,7 +119,7 @@ def accuracy_table(
     """
     if runs.empty:
         runs = pd.DataFrame(columns=["method", "dataset", "seed"])
-    sub = runs[runs["dataset"] == dataset]
+    sub = _train_rate(runs[runs["dataset"] == dataset])
     ref = paper.per_class(dataset) if table in ("table1", "table3") else None
     if ref is not None:
         names = class_columns(sub, dataset)
@@ -189,6 +189,16 @@ def best_directions(table: pd.DataFrame) -> dict[str, str]:
             if col == title and direction:
                 out[col] = direction
     return out
+
+
+def _train_rate(runs: pd.DataFrame) -> pd.DataFrame:
+    """Training seconds per 100 steps, derived from the train job's ``train_seconds`` and
+    ``train_steps`` for runs logged before the cost columns existed."""
+    if not (_has(runs, "train_seconds") and _has(runs, "train_steps")):
+        return runs
+    rate = runs["train_seconds"] / runs["train_steps"].where(runs["train_steps"] > 0) * 100
+    have = runs["train_s_per_100_steps"] if "train_s_per_100_steps" in runs else np.nan
+    return runs.assign(train_s_per_100_steps=rate.where(pd.isna(have), have))
 
 
 def _has(df: pd.DataFrame, col: str) -> bool:

@@ -91,6 +91,8 @@ def test_accuracy_table_p_values_and_cost_columns():
             "flops_per_image": [4e9, 4e9, 2e9, None],
             "latency_median_s": [0.010, 0.030, 0.005, None],
             "train_s_per_100_steps": [50.0, 70.0, 20.0, None],
+            "train_seconds": [500.0, 700.0, 200.0, 90.0],  # vnet: only these (older run)
+            "train_steps": [1000, 1000, 1000, 300],
             "peak_rss_mb": [900.0, 1100.0, 800.0, None],
         }
     )
@@ -115,6 +117,7 @@ def test_accuracy_table_p_values_and_cost_columns():
     assert rows.loc["LDSeg", "train s/100 steps"] == "60.00"
     assert rows.loc["LDSeg", "peak RSS (MiB, upper bound)"] == "1000"
     assert rows.loc["V-net", "params (M)"] == "-"
+    assert rows.loc["V-net", "train s/100 steps"] == "30.00"  # 90 s / 300 steps
     cost = long[long["metric"] == "latency_median_s"].set_index("method")
     assert cost.loc["ldseg", "n"] == 2 and cost["paper"].isna().all()
     best = best_directions(table)
