@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.errors import BenchError, ConfigError
+from benchmarks.validate_args import Device, check_device
 
 console = Console()
 err_console = Console(stderr=True)
@@ -27,7 +28,7 @@ err_console = Console(stderr=True)
 ProfileOpt = Annotated[str, typer.Option(help="smoke | quick | paper | path.toml")]
 SeedsOpt = Annotated[str | None, typer.Option(help="comma-separated seeds, e.g. 0,1,2")]
 MethodsOpt = Annotated[str | None, typer.Option(help="comma-separated subset of the methods")]
-DeviceOpt = Annotated[str, typer.Option(help="cpu | cuda")]
+DeviceOpt = Annotated[Device, typer.Option(help="cpu | cuda (cuda needs a GPU)")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="redo children that are cached")]
 UriOpt = Annotated[
     str | None,
@@ -142,7 +143,7 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
             profile=profile,
             seeds=_csv(seeds, _setting_item("seeds"), "--seeds", "seed"),
             methods=_csv(methods, str, "--methods", "method"),
-            device=device,
+            device=check_device(device),
             force=force,
             tracking_uri=tracking_uri,
             data_root=data_root,
@@ -178,7 +179,7 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
         profile: ProfileOpt = "smoke",
         seeds: SeedsOpt = None,
         methods: MethodsOpt = None,
-        device: DeviceOpt = "cpu",
+        device: DeviceOpt = Device.cpu,
         force: ForceOpt = False,
         tracking_uri: UriOpt = None,
         data_root: DataRootOpt = None,
@@ -210,7 +211,7 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
         warmup: Annotated[int | None, typer.Option(min=0, help="untimed warm-up calls")] = None,
         profile: ProfileOpt = "smoke",
         methods: MethodsOpt = None,
-        device: DeviceOpt = "cpu",
+        device: DeviceOpt = Device.cpu,
         force: ForceOpt = False,
         tracking_uri: UriOpt = None,
         report_dir: ReportDirOpt = None,
@@ -246,7 +247,7 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
         profile: ProfileOpt = "smoke",
         seeds: SeedsOpt = None,
         methods: MethodsOpt = None,
-        device: DeviceOpt = "cpu",
+        device: DeviceOpt = Device.cpu,
         force: ForceOpt = False,
         tracking_uri: UriOpt = None,
         data_root: DataRootOpt = None,
@@ -281,7 +282,7 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
         cases: Annotated[int | None, typer.Option(min=1, help="test cases per dataset")] = None,
         profile: ProfileOpt = "smoke",
         seeds: SeedsOpt = None,
-        device: DeviceOpt = "cpu",
+        device: DeviceOpt = Device.cpu,
         force: ForceOpt = False,
         tracking_uri: UriOpt = None,
         data_root: DataRootOpt = None,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import annotated_types as at
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from benchmarks.cli import app
@@ -228,6 +229,8 @@ CLI_CASES = [
     (["runtime", "--profile", 'qu"ick'], "unknown profile 'qu\"ick'"),
     (["train", "unet", "--profile", "qu'ick"], 'unknown profile "qu\'ick"'),
     (["run", "robustness", "--profile", "../../smoke"], "unknown profile '../../smoke'"),
+    (["run", "robustness", "--device", "bogus"], "Invalid value for '--device'"),
+    (["runtime", "--device", "gpu"], "Invalid value for '--device'"),
 ]
 
 
@@ -235,6 +238,12 @@ CLI_CASES = [
 def test_a_bad_list_or_setting_option_is_refused(sandbox, env, args, phrase):
     refused(sandbox, env, args, phrase)
     assert not (Path(env["LDSEG_OUT"]) / "mlflow.db").exists()  # refused before the store
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+@pytest.mark.parametrize("command", [["run", "robustness"], ["runtime"], ["uncertainty"]])
+def test_device_cuda_without_a_gpu_is_refused(sandbox, env, command):
+    refused(sandbox, env, [*command, "--device", "cuda"], "--device cuda: CUDA is not available")
 
 
 def test_a_runtime_size_the_networks_cannot_take_names_the_sizes_to_use(sandbox, env):
