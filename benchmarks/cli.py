@@ -130,6 +130,7 @@ def train_cmd(
     The default run directory is named by the hash of the training identity (method, dataset,
     profile values, seed, folder path), so a changed profile trains afresh.
     """
+    from benchmarks.paths import under
     from benchmarks.pipeline import JobSpec, check_job, run_job
     from benchmarks.pipeline import Progress as Hooks
     from benchmarks.profiles import load_profile
@@ -153,7 +154,7 @@ def train_cmd(
     check_job(spec, prof, {"num_inference_steps": steps})
     if out is None:
         h = train_hash(spec, prof)
-        out = out_root() / "train" / f"{method}-{dataset}-{prof.name}-s{seed}-{h}"
+        out = under(out_root(), "train", f"{method}-{dataset}-{prof.name}-s{seed}-{h}")
     with _progress() as bar:
         task = bar.add_task(f"train {method}", total=None, info="")
         ev = bar.add_task("evaluate", total=None, info="", visible=False)
