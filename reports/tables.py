@@ -197,8 +197,9 @@ def _train_rate(runs: pd.DataFrame) -> pd.DataFrame:
     if not (_has(runs, "train_seconds") and _has(runs, "train_steps")):
         return runs
     rate = runs["train_seconds"] / runs["train_steps"].where(runs["train_steps"] > 0) * 100
-    have = runs["train_s_per_100_steps"] if "train_s_per_100_steps" in runs else np.nan
-    return runs.assign(train_s_per_100_steps=rate.where(pd.isna(have), have))
+    if "train_s_per_100_steps" in runs:
+        rate = runs["train_s_per_100_steps"].fillna(rate)
+    return runs.assign(train_s_per_100_steps=rate)
 
 
 def _has(df: pd.DataFrame, col: str) -> bool:

@@ -118,6 +118,9 @@ def test_accuracy_table_p_values_and_cost_columns():
     assert rows.loc["LDSeg", "peak RSS (MiB, upper bound)"] == "1000"
     assert rows.loc["V-net", "params (M)"] == "-"
     assert rows.loc["V-net", "train s/100 steps"] == "30.00"  # 90 s / 300 steps
+    old = runs.drop(columns=["train_s_per_100_steps"])  # a store from before the cost columns
+    rows = accuracy_table(old, "glas", "table2", [])[0].set_index("method")
+    assert rows.loc["LDSeg", "train s/100 steps"] == "60.00" and rows.loc["U-net", "K"] == "-"
     cost = long[long["metric"] == "latency_median_s"].set_index("method")
     assert cost.loc["ldseg", "n"] == 2 and cost["paper"].isna().all()
     best = best_directions(table)
