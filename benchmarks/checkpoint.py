@@ -3,6 +3,7 @@ one-line message when they are not ours."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import zipfile
@@ -11,18 +12,41 @@ from typing import Any
 
 import torch
 
-from benchmarks.errors import CheckpointError
+from benchmarks.errors import CheckpointError, DiskFullError
 
 FORMAT = "ldseg-bench-checkpoint"
 VERSION = 1
 
 
 def save_checkpoint(path: Path | str, payload: dict[str, Any]) -> None:
+    """Write ``path`` atomically: a temporary file, fsync, then rename over the old one. A full
+    or read-only disk raises DiskFullError / StoreError (one line) and leaves the previous
+    checkpoint as it was (the partial temporary file is removed, giving its space back)."""
+    from benchmarks.settings import storage_error
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
-    os.replace(tmp, path)  # a killed run never leaves a half-written checkpoint
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # through a Python file object: a failed write then carries its OSError (ENOSPC)
+        # as the context of torch's RuntimeError
+        with open(tmp, "wb") as f:
+            torch.save({"format": FORMAT, "version": VERSION, **payload}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # a killed run never leaves a half-written checkpoint
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        fault = storage_error(err, path) if isinstance(err, Exception) else None
+        if isinstance(fault, DiskFullError):
+            fault = DiskFullError(
+                f"{path}: no space left on device (the last complete checkpoint is kept: free "
+                f"some space and rerun to resume)"
+            )
+        if fault is not None:
+            raise fault from err
+        raise
 
 
 def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -48,6 +48,14 @@ def cli_errors(fn):
         except BenchError as err:
             err_console.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except OSError as err:  # a full or read-only disk under any write: one line, too
+            from benchmarks.settings import storage_error
+
+            fault = storage_error(err)
+            if fault is None:
+                raise
+            err_console.print(f"error: {fault}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
 
     return wrapper
 

@@ -154,8 +154,14 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
         from benchmarks.runtime import check_sizes
 
         check_sizes(sweep_plan, prof)
-        with progress() as bar:
-            res = run_experiment(name, opts, _hooks(bar))
+        try:
+            with progress() as bar:
+                res = run_experiment(name, opts, _hooks(bar))
+        except KeyboardInterrupt as err:  # Ctrl+C / SIGTERM: runs are closed as KILLED
+            err_console.print(
+                f"interrupted ({err or 'SIGINT'}): the sweep's runs are KILLED", markup=False
+            )
+            raise typer.Exit(getattr(err, "exit_code", 130)) from None
         _summary(res)
         try:
             from reports.render import render_report

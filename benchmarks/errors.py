@@ -19,3 +19,13 @@ class CheckpointError(BenchError):
 
 class TrainingError(BenchError):
     """Training cannot go on (for example a NaN/inf loss)."""
+
+
+class StoreError(BenchError):
+    """The output root or the MLflow store cannot be used (read-only, missing, not a directory);
+    the message names the path."""
+
+
+class DiskFullError(StoreError):
+    """A write failed for lack of space; the message names the file. Checkpoints are written
+    atomically, so the last complete one is kept and a rerun resumes from it."""

@@ -9,21 +9,41 @@
 * The parent run is reused for the same sweep (experiment, profile, settings, seeds, methods,
   device) and holds ``sweep.json``: the run ids of its children (cached ones included) and the
   cells it skipped, which is what the reports read.
+
+Fault safety:
+
+* Concurrent sweeps on one store: each child runs under an inter-process lock keyed by
+  experiment + config hash and re-checks the cache once it holds it, so a second identical
+  sweep waits and then reuses the first one's FINISHED child instead of logging a duplicate;
+  train jobs have their own lock (``benchmarks.trained``).
+* SIGTERM / SIGINT during a sweep raise :class:`Interrupted`: the running child and the parent
+  are ended as KILLED and the CLI exits 128 + signal (143 / 130).
+* Runs left RUNNING by a dead process (``kill -9``, a crash) are closed as FAILED (tagged
+  ``bench.closed``) when a sweep next touches the experiment.
+* A full or read-only disk (:class:`~benchmarks.errors.StoreError`) stops the sweep: the child
+  and the parent are marked FAILED (as far as the store still takes writes) and the error
+  propagates (one line, exit 2).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
+import os
+import signal
 import tempfile
+import threading
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmarks.configs import flatten
+from benchmarks.errors import StoreError
 from benchmarks.experiments import (
     Child,
     Plan,
@@ -34,6 +54,7 @@ from benchmarks.experiments import (
 )
 from benchmarks.profiles import load_profile
 from benchmarks.settings import out_root as resolve_out_root
+from benchmarks.settings import require_writable, storage_error
 from benchmarks.tracking import ROLE_TAG, Tracker
 from benchmarks.trained import Cache, ChildContext, Hooks, stable_hash
 
@@ -91,6 +112,58 @@ class SweepResult:
         return not self.failed
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM / SIGINT during a sweep (a KeyboardInterrupt, so Ctrl+C handling applies)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum  # the shell's convention: 143 for SIGTERM, 130 for SIGINT
+        super().__init__(signal.Signals(signum).name)
+
+
+class _Signals:
+    """While a sweep runs: SIGTERM and SIGINT raise :class:`Interrupted` in the main thread;
+    while runs are being closed (:meth:`deferred`) a signal is only remembered, so a second
+    Ctrl+C cannot leave a run half-closed."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.previous: dict[int, Any] = {}
+        self.defer = False
+        self.pending: int | None = None
+
+    def _handler(self, signum, frame) -> None:
+        if self.defer:
+            self.pending = signum
+            return
+        raise Interrupted(signum)
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self.previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        if self.pending is not None and exc[0] is None:
+            raise Interrupted(self.pending)
+        return False
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        before, self.defer = self.defer, True
+        try:
+            yield
+        finally:
+            self.defer = before
+            if not before and self.pending is not None:  # act on it now the write is done
+                signum, self.pending = self.pending, None
+                raise Interrupted(signum)
+
+
 def prepare(name: str, options: RunOptions) -> tuple[Plan, Any]:
     """Validate the user's input (unknown experiment / profile / method -> ConfigError) and
     plan the sweep; nothing is written."""
@@ -99,7 +172,18 @@ def prepare(name: str, options: RunOptions) -> tuple[Plan, Any]:
     settings = settings_for(profile, **options.settings)
     sweep_plan = plan(exp, settings, options.methods, options.seeds)
     _check_data_root(sweep_plan, options.data_root)
+    _check_store(options)
     return sweep_plan, profile
+
+
+def _check_store(options: RunOptions) -> None:
+    """A read-only or otherwise unusable output root / MLflow store fails up front
+    (StoreError, exit 2) instead of after the first child, or in MLflow's retry loop."""
+    from benchmarks.tracking import check_store, resolve_uri
+
+    root = require_writable(resolve_out_root(options.out_root, create=False))
+    uri = options.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    check_store(uri or resolve_uri(None, root))
 
 
 def _check_data_root(sweep_plan: Plan, root: str | None) -> None:
@@ -139,7 +223,7 @@ def run_experiment(name: str, options: RunOptions, hooks: Hooks | None = None) -
 
 def _sweep(sweep_plan: Plan, profile, options: RunOptions, hooks: Hooks, env: dict) -> SweepResult:
     exp, settings = sweep_plan.experiment, sweep_plan.settings
-    root = resolve_out_root(options.out_root)
+    root = require_writable(resolve_out_root(options.out_root))
     tracker = Tracker(options.tracking_uri, root)
     exp_id = tracker.experiment_id(exp.name)
     methods = sorted({c.method for c in sweep_plan.children})
@@ -160,14 +244,60 @@ def _sweep(sweep_plan: Plan, profile, options: RunOptions, hooks: Hooks, env: di
         "mlflow.source.git.commit": env["git_sha"],
         **{f"env.{k}": v for k, v in env.items()},
     }
-    parent = tracker.find_parent(exp_id, sweep_hash)
-    if parent is not None:
-        parent_id = parent.info.run_id
-        tracker.reopen(parent_id)
-        # the sweep now holds this run's children: its environment tags (git sha, versions,
-        # device) describe the latest run, not the one that first created the parent
-        tracker.log(parent_id, tags=base_tags)
-    else:
+    parent_id: str | None = None
+    results: list[ChildResult] = []
+    status, reason = "FINISHED", None
+    with _Signals() as signals:
+        try:
+            tracker.close_stale(exp_id)  # runs a dead process left RUNNING (kill -9, crash)
+            parent_id = _open_parent(
+                tracker, exp_id, exp, profile, sweep_hash, sweep_identity, base_tags
+            )
+            cache = {} if options.force else tracker.finished_children(exp_id)
+            model_cache = Cache()
+            total = len(sweep_plan.children)
+            for i, child in enumerate(sweep_plan.children):
+                with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+                    ctx = ChildContext(
+                        profile,
+                        settings,
+                        root,
+                        Path(tmp),
+                        options.device,
+                        options.data_root,
+                        model_cache,
+                        hooks,
+                    )
+                    job = (child, i, total, ctx, tracker, exp_id, parent_id, cache, base_tags)
+                    results.append(_run_child(*job, hooks, signals, options.force))
+        except KeyboardInterrupt as err:
+            status, reason = "KILLED", f"interrupted ({err})"
+            raise
+        except BaseException as err:
+            status, reason = "FAILED", _one_line(err)
+            raise
+        finally:
+            if parent_id is not None:
+                with signals.deferred():
+                    _close_parent(tracker, parent_id, sweep_plan, results, status, reason)
+    return SweepResult(exp.name, exp_id, parent_id, tracker.uri, sweep_plan, results)
+
+
+def _open_parent(tracker, exp_id, exp, profile, sweep_hash, sweep_identity, base_tags) -> str:
+    """Reuse the sweep's parent run (reopened) or start it; one parent per sweep hash even
+    when two identical sweeps start together."""
+    with tracker.lock(exp_id, "sweep", sweep_hash):
+        parent = tracker.find_parent(exp_id, sweep_hash)
+        if parent is not None:
+            parent_id = parent.info.run_id
+            tracker.reopen(parent_id)
+            for stale in ("error", "bench.closed"):  # why an earlier run of it ended
+                if stale in parent.data.tags:
+                    tracker.client.delete_tag(parent_id, stale)
+            # the sweep now holds this run's children: its environment tags (git sha, versions,
+            # device) describe the latest run, not the one that first created the parent
+            tracker.log(parent_id, tags=base_tags)
+            return parent_id
         parent_id = tracker.start_run(
             exp_id,
             f"{exp.name}-{profile.name}",
@@ -179,43 +309,19 @@ def _sweep(sweep_plan: Plan, profile, options: RunOptions, hooks: Hooks, env: di
                 **base_tags,
             },
         )
-        tracker.log(
-            parent_id,
-            params={
-                **{f"setting.{k}": v for k, v in sweep_identity["settings"].items()},
-                "methods": methods,
-                "seeds": seeds,
-            },
-        )
-    cache = {} if options.force else tracker.finished_children(exp_id)
-    model_cache = Cache()
-    results: list[ChildResult] = []
-    total = len(sweep_plan.children)
-    status = "FINISHED"
-    try:
-        for i, child in enumerate(sweep_plan.children):
-            with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-                ctx = ChildContext(
-                    profile,
-                    settings,
-                    root,
-                    Path(tmp),
-                    options.device,
-                    options.data_root,
-                    model_cache,
-                    hooks,
-                )
-                results.append(
-                    _run_child(
-                        child, i, total, ctx, tracker, exp_id, parent_id, cache, base_tags, hooks
-                    )
-                )
-    except BaseException:
-        status = "KILLED"
-        raise
-    finally:
-        _close_parent(tracker, parent_id, sweep_plan, results, status)
-    return SweepResult(exp.name, exp_id, parent_id, tracker.uri, sweep_plan, results)
+    tracker.log(
+        parent_id,
+        params={
+            **{f"setting.{k}": v for k, v in sweep_identity["settings"].items()},
+            "methods": sweep_identity["methods"],
+            "seeds": sweep_identity["seeds"],
+        },
+    )
+    return parent_id
+
+
+def _one_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def _run_child(
@@ -229,6 +335,8 @@ def _run_child(
     cache: dict,
     base_tags: dict,
     hooks: Hooks,
+    signals: _Signals | None = None,
+    force: bool = False,
 ) -> ChildResult:
     module_name, describe_name, run_name = KINDS[child.kind]
     module = importlib.import_module(module_name)
@@ -245,11 +353,72 @@ def _run_child(
     if hooks.on_child_start:
         hooks.on_child_start(child, i, total, cached is not None)
     if cached is not None:
-        log.info("cached: %s (%s)", child.run_name, cached.info.run_id)
-        if hooks.on_child_end:
-            hooks.on_child_end(child, "CACHED", 0.0)
-        return ChildResult(child, "CACHED", cached.info.run_id, h)
+        return _cached(child, h, cached, hooks)
 
+    # one process at a time per child of this store; a second one waits, then finds it done
+    lock = tracker.lock(exp_id, h)
+    with _acquire(lock, child.run_name):
+        if describe_error is None and not force:
+            cached = tracker.finished_child(exp_id, h)
+            if cached is not None:
+                return _cached(child, h, cached, hooks)
+        # a dead process's RUNNING child of this hash is closed before we start ours
+        tracker.close_stale(exp_id, f"tags.config_hash = '{h}'")
+        return _execute(
+            child,
+            h,
+            config,
+            describe_error,
+            getattr(module, run_name),
+            ctx,
+            tracker,
+            exp_id,
+            parent_id,
+            base_tags,
+            hooks,
+            signals,
+            t0,
+        )
+
+
+@contextlib.contextmanager
+def _acquire(lock, what: str) -> Iterator[None]:
+    from filelock import Timeout
+
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.warning("%s is running in another process: waiting for it", what)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _cached(child: Child, h: str, run, hooks: Hooks) -> ChildResult:
+    log.info("cached: %s (%s)", child.run_name, run.info.run_id)
+    if hooks.on_child_end:
+        hooks.on_child_end(child, "CACHED", 0.0)
+    return ChildResult(child, "CACHED", run.info.run_id, h)
+
+
+def _execute(
+    child: Child,
+    h: str,
+    config: dict,
+    describe_error: Exception | None,
+    run_fn,
+    ctx: ChildContext,
+    tracker: Tracker,
+    exp_id: str,
+    parent_id: str,
+    base_tags: dict,
+    hooks: Hooks,
+    signals: _Signals | None,
+    t0: float,
+) -> ChildResult:
+    """Start the child's run, do its work, end it FINISHED / FAILED / KILLED."""
     tags = {
         ROLE_TAG: "child",
         "config_hash": h,
@@ -262,42 +431,90 @@ def _run_child(
         **{f"setting.{k}": v for k, v in child.setting},
     }
     run_id = tracker.start_run(exp_id, child.run_name, tags, parent_id=parent_id)
+    deferred = signals.deferred if signals is not None else contextlib.nullcontext
     try:
         if describe_error is not None:
             raise describe_error
         tracker.log(
             run_id, params={**flatten(config), **{f"setting.{k}": v for k, v in child.setting}}
         )
-        out = getattr(module, run_name)(child, ctx)
+        out = run_fn(child, ctx)
         tracker.log(run_id, metrics=out.metrics, tags=out.tags, params=out.params)
         for path, folder in out.artifacts:
             tracker.log_artifact(run_id, path, folder)
-    except KeyboardInterrupt:
-        tracker.log(run_id, tags={"error": "interrupted"})
-        tracker.end(run_id, "KILLED")
+        seconds = time.perf_counter() - t0
+        tracker.log(run_id, metrics={"child_seconds": seconds})
+        with deferred():
+            tracker.end(run_id, "FINISHED")
+    except KeyboardInterrupt as err:
+        with deferred():
+            _mark(tracker, run_id, "KILLED", {"error": f"interrupted ({err})"})
         raise
     except Exception as err:
         seconds = time.perf_counter() - t0
-        message = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        fault = err if isinstance(err, StoreError) else storage_error(err)
+        message = _one_line(fault or err)
         log.error("%s failed: %s: %s", child.run_name, type(err).__name__, message)
-        tracker.log(run_id, tags={"error": message[:5000], "error_type": type(err).__name__})
-        tracker.client.log_text(run_id, traceback.format_exc(), "error.txt")
-        tracker.end(run_id, "FAILED")
+        with deferred():
+            _mark(
+                tracker,
+                run_id,
+                "FAILED",
+                {"error": message[:5000], "error_type": type(fault or err).__name__},
+                traceback.format_exc(),
+            )
+        if fault is not None:  # a full / read-only disk fails every later child as well
+            raise fault from err
         if hooks.on_child_end:
             hooks.on_child_end(child, "FAILED", seconds)
         return ChildResult(child, "FAILED", run_id, h, f"{type(err).__name__}: {message}", seconds)
-    seconds = time.perf_counter() - t0
-    tracker.log(run_id, metrics={"child_seconds": seconds})
-    tracker.end(run_id, "FINISHED")
     if hooks.on_child_end:
         hooks.on_child_end(child, "FINISHED", seconds)
     return ChildResult(child, "FINISHED", run_id, h, None, seconds)
 
 
+def _mark(tracker: Tracker, run_id: str, status: str, tags: dict, trace: str | None = None) -> None:
+    """End a run as FAILED / KILLED as far as the store still takes writes (on a full disk the
+    tags or the traceback may not fit; the status matters most and goes first). A run that
+    cannot be ended at all is closed as stale by the next sweep."""
+    for step in (
+        lambda: tracker.end(run_id, status),
+        lambda: tracker.log(run_id, tags=tags),
+        lambda: trace and tracker.client.log_text(run_id, trace, "error.txt"),
+    ):
+        try:
+            step()
+        except Exception as err:  # noqa: BLE001 - best effort while failing already
+            log.warning("could not record the end of run %s: %s", run_id, _one_line(err))
+
+
 def _close_parent(
-    tracker: Tracker, parent_id: str, sweep_plan: Plan, results: list[ChildResult], status: str
+    tracker: Tracker,
+    parent_id: str,
+    sweep_plan: Plan,
+    results: list[ChildResult],
+    status: str,
+    reason: str | None = None,
 ) -> None:
+    """Write sweep.json and end the parent. When the sweep is already failing (status other
+    than FINISHED) this is best effort: the original error is what the user must see."""
     failed = [r for r in results if r.status == "FAILED"]
+    if status == "FINISHED" and failed:
+        status = "FAILED"
+    try:
+        _write_sweep(tracker, parent_id, sweep_plan, results, failed, reason)
+    except Exception as err:
+        if status == "FINISHED":
+            _mark(tracker, parent_id, "FAILED", {"error": _one_line(err)})
+            raise
+        log.warning("could not write sweep.json of run %s: %s", parent_id, _one_line(err))
+    if status == "FINISHED":
+        tracker.end(parent_id, status)
+    else:
+        _mark(tracker, parent_id, status, {"error": reason[:5000]} if reason else {})
+
+
+def _write_sweep(tracker, parent_id, sweep_plan, results, failed, reason) -> None:
     sweep = {
         "experiment": sweep_plan.experiment.name,
         "children": [
@@ -323,6 +540,3 @@ def _close_parent(
             "skipped": json.dumps([asdict(s) for s in sweep_plan.skipped]),
         },
     )
-    if status == "FINISHED" and failed:
-        status = "FAILED"
-    tracker.end(parent_id, status)

@@ -7,6 +7,10 @@ path), the dataset settings, the method config and the training config. It leave
 data root is and which device trains (a model trained on CUDA is reused on CPU). The evaluation
 config is not part of it: a finished job whose stored evaluation config differs is only
 re-evaluated (``run_job`` on a finished checkpoint does exactly that).
+
+Several processes may need the same job at once (two sweeps on one output root): a
+``filelock.FileLock`` on ``jobs/<hash>.lock`` lets one train it while the others wait, then
+read back the finished job instead of writing the same directory.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import hashlib
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -71,17 +77,36 @@ def ensure_trained(
     h = stable_hash(train_identity(config))
     out = Path(out_root) / "jobs" / h
     done = _read_done(out, config)
-    if done is not None:
-        log.info(
-            "reusing trained job %s (%s on %s, seed %d)", h, spec.method, spec.dataset, spec.seed
-        )
-        return TrainedJob(spec, h, out, done)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "identity.json").write_text(json.dumps(train_identity(config), indent=2))
-    metrics = run_job(spec, profile, out, progress=progress)
-    if not metrics.get("finished"):
-        raise RuntimeError(f"train job {h} stopped at step {metrics.get('step')}")
-    return TrainedJob(spec, h, out, metrics)
+    if done is None:
+        with job_lock(out):
+            done = _read_done(out, config)  # another process may have finished it meanwhile
+            if done is None:
+                out.mkdir(parents=True, exist_ok=True)
+                (out / "identity.json").write_text(json.dumps(train_identity(config), indent=2))
+                metrics = run_job(spec, profile, out, progress=progress)
+                if not metrics.get("finished"):
+                    raise RuntimeError(f"train job {h} stopped at step {metrics.get('step')}")
+                return TrainedJob(spec, h, out, metrics)
+    log.info("reusing trained job %s (%s on %s, seed %d)", h, spec.method, spec.dataset, spec.seed)
+    return TrainedJob(spec, h, out, done)
+
+
+@contextmanager
+def job_lock(job_dir: Path) -> Iterator[None]:
+    """Hold ``<job_dir>.lock`` (inter-process); says so when another process holds it."""
+    from filelock import FileLock, Timeout
+
+    job_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(job_dir.with_name(job_dir.name + ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.warning("train job %s is busy in another process: waiting for it", job_dir.name)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _read_done(out: Path, config: dict[str, Any]) -> dict[str, Any] | None:
