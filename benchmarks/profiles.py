@@ -33,6 +33,7 @@ class EvalConfig:
     num_samples: PositiveInt = 1
     batch_size: PositiveInt = 8
     hd95: bool = True
+    native_resolution: bool = True  # also score each test case at its file size and spacing
     seed: Seed = 1234  # the sampler's generator seed (test-time noise)
 
 

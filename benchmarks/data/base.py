@@ -30,6 +30,9 @@ class DatasetInfo:
     synthetic: bool
     description: str
     needs_root: bool
+    #: unit of the per-case spacing the native-resolution HD95 is measured in: "mm" (NIfTI
+    #: header voxel sizes) or "px" (native pixels of 2D image files: spacing 1)
+    spacing_unit: str = "px"
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class Sample:
     case_id: str
     image: np.ndarray  # float32 (C, *spatial) in [0, 1]
     label: np.ndarray  # uint8 (*spatial) class indices
+    # per-axis size of a pixel/voxel of `label` in the dataset's spacing_unit; None = 1 per axis
+    spacing: tuple[float, ...] | None = None
 
 
 class Source(ABC):

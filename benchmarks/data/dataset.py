@@ -18,6 +18,10 @@ class SegDataset(Dataset):
     "case_id": str}, never augmented. `batch(indices, aug_seed)` stacks a batch and, when the
     dataset was built with augment=True and aug_seed is given, applies the training augmentation
     seeded from (aug_seed, position in the batch).
+
+    A test split also keeps every case's label at its native (file) size and its spacing
+    (`native(i)`), for the native-resolution metrics; `native_labels[i] is None` means the native
+    size is the training size (the resized label is the native one, stored once).
     """
 
     def __init__(
@@ -29,9 +33,15 @@ class SegDataset(Dataset):
         *,
         split: str = "train",
         augment: bool = False,
+        native_labels: Sequence[torch.Tensor | None] | None = None,
+        spacings: Sequence[tuple[float, ...]] | None = None,
     ) -> None:
         if len(case_ids) != len(images) or len(images) != len(labels):
             raise ValueError("case_ids, images and labels must have the same length")
+        if (native_labels is None) != (spacings is None):
+            raise ValueError("native_labels and spacings go together")
+        if native_labels is not None and not len(native_labels) == len(spacings) == len(labels):
+            raise ValueError("native_labels, spacings and labels must have the same length")
         self.info = info
         self.case_ids = list(case_ids)
         self.split = split
@@ -40,6 +50,22 @@ class SegDataset(Dataset):
         self.labels = labels.to(torch.uint8).contiguous()  # (N, 1, *size); int64 on the way out
         self.size = tuple(self.images.shape[2:])
         self._transform = augmentation(info.spatial_dims, self.size) if augment else None
+        # (1, *native) uint8 or None (= the training-size label), and per-axis spacing
+        self.native_labels = None if native_labels is None else list(native_labels)
+        self.spacings = None if spacings is None else [tuple(map(float, s)) for s in spacings]
+
+    @property
+    def has_native(self) -> bool:
+        """Whether native labels were kept (the test split of load_split)."""
+        return self.native_labels is not None
+
+    def native(self, i: int) -> tuple[torch.Tensor, tuple[float, ...]]:
+        """Case i's label at native size, (1, *native) int64, and its spacing (in
+        ``info.spacing_unit`` per axis)."""
+        if self.native_labels is None or self.spacings is None:
+            raise ValueError(f"{self!r} keeps no native labels (only test splits do)")
+        label = self.native_labels[i]
+        return (self.labels[i] if label is None else label).long(), self.spacings[i]
 
     def __len__(self) -> int:
         return len(self.case_ids)

@@ -6,6 +6,8 @@
   num_classes = max label + 1 over the folder (at least 2).
 - Split: when every file name starts with train / val / test (train_1, testA_3, val_07 ...) those
   prefixes are the split; otherwise a seeded 80/20 train/test split of the cases (see splits.py).
+- Spacing (native-resolution HD95): when every mask is NIfTI, each mask header's voxel size in
+  mm; otherwise native pixels (spacing 1).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from benchmarks.data.base import Case, DatasetInfo, Sample, Source
-from benchmarks.data.readers import read_array
+from benchmarks.data.readers import SUFFIXES_NIFTI, nifti_spacing, read_array, suffix_of
 from benchmarks.data.validate import (
     as_image,
     as_label,
@@ -82,6 +84,8 @@ class FolderSource(Source):
             arr, _ = read_array(mask, "mask")
             top = max(top, int(as_label(arr, mask, "labels").max()))
         k = top + 1
+        # HD95 in mm needs every mask's header; one file type without spacing -> native pixels
+        nifti = all(suffix_of(mask) in SUFFIXES_NIFTI for _, _, mask in self.pairs)
         names = (
             ("background", "foreground")
             if k == 2
@@ -98,6 +102,7 @@ class FolderSource(Source):
             synthetic=False,
             description=f"image folder {self.folder}",
             needs_root=False,
+            spacing_unit="mm" if nifti else "px",
         )
 
     def cases(self) -> list[Case]:
@@ -118,7 +123,8 @@ class FolderSource(Source):
             arr, _ = read_array(case.mask, "mask")
             label = as_label(arr, case.mask, "labels", num_classes=self.info.num_classes)
             check_same_shape(image, label, case.image, case.mask)
-            yield Sample(case.case_id, image, label)
+            spacing = nifti_spacing(case.mask) if self.info.spacing_unit == "mm" else None
+            yield Sample(case.case_id, image, label, spacing)
 
 
 def open_folder(root=None, path=None, seed: int = 0) -> FolderSource:

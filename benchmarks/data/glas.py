@@ -5,6 +5,7 @@ Two layouts are read, detected automatically under <root>/glas or in a folder gi
 - the original Warwick release: one folder of <case>.bmp + <case>_anno.bmp, where the
   annotation holds gland instance ids (> 0 = gland); the folder may also be one level down.
 Official split by file-name prefix: train_* (85) = train, testA_* (60) + testB_* (20) = test.
+The files carry no pixel size: native-resolution HD95 is in native pixels (spacing 1).
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ Layout: <root>/knee/images/caseN.nii.gz (int16) + <root>/knee/labels/caseN.nii.g
   foreground plus a few evenly spaced slices without (5% of the foreground count, at least 2) so
   a model also sees empty slices. Case ids are <volume>_s<index>, e.g. case3_s042; splits are by
   VOLUME (the same rules as knee3d), never by slice. Intensities are scaled per volume.
+- Spacing: the label file's NIfTI header voxel size in mm (the slice axis dropped for knee2d);
+  the native-resolution HD95 is in mm.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.data.base import Case, DatasetInfo, Sample, Source, natural_key
-from benchmarks.data.readers import read_array
+from benchmarks.data.readers import nifti_spacing, read_array
 from benchmarks.data.validate import (
     as_image,
     as_label,
@@ -47,6 +49,7 @@ _COMMON = dict(
     in_channels=1,
     synthetic=False,
     needs_root=True,
+    spacing_unit="mm",  # voxel sizes from the NIfTI header
 )
 KNEE3D_INFO = DatasetInfo(
     name="knee3d",
@@ -119,15 +122,23 @@ class KneeSource(Source):
         return out
 
     def load(self, cases: Sequence[Case], size: tuple[int, ...] | None) -> Iterator[Sample]:
-        current, volume = None, None
+        current, volume, spacing = None, None, None
         for case in cases:
             if current != case.group:  # slices of one volume come together: decode it once
                 current, volume = case.group, read_volume(case.image, case.mask)
+                spacing = nifti_spacing(case.mask)  # the grid of the label that is scored
             image, label = volume
+            case_spacing = spacing
             if self.slices:
                 image = np.take(image, case.index, axis=1 + SLICE_AXIS)
                 label = np.take(label, case.index, axis=SLICE_AXIS)
-            yield Sample(case.case_id, np.ascontiguousarray(image), np.ascontiguousarray(label))
+                case_spacing = tuple(z for a, z in enumerate(spacing) if a != SLICE_AXIS)
+            yield Sample(
+                case.case_id,
+                np.ascontiguousarray(image),
+                np.ascontiguousarray(label),
+                case_spacing,
+            )
 
 
 def kept_slices(label: np.ndarray) -> list[int]:

@@ -86,6 +86,33 @@ def spatial_dims_of(path: Path) -> int:
     return read_array(path)[1]
 
 
+#: NIfTI xyzt spatial units -> millimetres ("unknown" is read as mm, the NIfTI convention)
+_TO_MM = {"mm": 1.0, "unknown": 1.0, "meter": 1000.0, "micron": 1e-3}
+
+
+def nifti_spacing(path: Path) -> tuple[float, ...]:
+    """Voxel size in mm of a NIfTI file's spatial axes, in read_array's axis order.
+
+    Read from the header only (``get_zooms()``, scaled by the header's spatial unit), so it costs
+    no decoding. A zero, negative or non-finite size is a DataError: a distance measured with it
+    would be meaningless.
+    """
+    path = Path(path)
+    try:
+        import nibabel as nib
+
+        header = nib.load(str(path)).header
+        shape, zooms = header.get_data_shape(), header.get_zooms()
+        unit = header.get_xyzt_units()[0]
+    except Exception as exc:
+        raise DataError(f"{path}: unreadable or truncated file ({_one_line(exc)})") from exc
+    dims = _nifti_dims(tuple(shape))
+    spacing = tuple(float(z) * _TO_MM.get(unit, 1.0) for z in zooms[:dims])
+    if len(spacing) != dims or not all(np.isfinite(z) and z > 0 for z in spacing):
+        raise DataError(f"{path}: invalid voxel size {tuple(map(float, zooms))} in the header")
+    return spacing
+
+
 def _read_pil(path: Path, role: str) -> tuple[np.ndarray, int]:
     from PIL import Image
 

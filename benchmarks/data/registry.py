@@ -4,7 +4,8 @@
     >>> batch = ds.batch(range(8), aug_seed=step)      # {"image", "label", "case_id"}
 
 `load_split` decodes, validates and resizes every case of the split once and returns an
-in-memory SegDataset; an epoch never touches a file again.
+in-memory SegDataset; an epoch never touches a file again. A test split also keeps each case's
+native-size label and spacing from that same decoding pass (native-resolution metrics).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def load_split(
     fold: int | None = None,
     num_folds: int | None = None,
     limit: int | None = None,
+    native: bool | None = None,
 ) -> SegDataset:
     """One split of a dataset, decoded, validated and resized to `size`, cached in memory.
 
@@ -101,6 +103,8 @@ def load_split(
     val_fraction: carve "val" out of the training cases (by group); "train" then excludes it.
     fold / num_folds: k-fold by group (knee: by volume) instead of the default split.
     limit: keep the first N cases of the split (natural order), for fast tests.
+    native: keep every case's label at its native size and its spacing (``SegDataset.native``);
+        default: for the test split only (the native-resolution metrics score it).
     """
     start = time.perf_counter()
     source = open_source(name, root=root, path=path, seed=seed)
@@ -112,9 +116,16 @@ def load_split(
         raise ConfigError(f"{name}: split {split!r} has no cases")
     images = torch.empty((len(cases), source.info.in_channels, *size), dtype=torch.float32)
     labels = torch.empty((len(cases), 1, *size), dtype=torch.uint8)
+    keep_native = split == "test" if native is None else bool(native)
+    native_labels: list[torch.Tensor | None] = []
+    spacings: list[tuple[float, ...]] = []
     for i, sample in enumerate(source.load(cases, size)):
         images[i] = resize_image(torch.from_numpy(sample.image), size)
-        labels[i] = resize_label(torch.from_numpy(sample.label[None].astype(np.uint8)), size)
+        label = torch.from_numpy(sample.label[None].astype(np.uint8))
+        labels[i] = resize_label(label, size)
+        if keep_native:  # None: the native size is the training size, labels[i] is the label
+            native_labels.append(None if tuple(label.shape[1:]) == size else label)
+            spacings.append(sample.spacing or (1.0,) * len(size))
     log.info(
         "%s/%s: %d cases at %s in %.1fs",
         name,
@@ -124,5 +135,12 @@ def load_split(
         time.perf_counter() - start,
     )
     return SegDataset(
-        source.info, [c.case_id for c in cases], images, labels, split=split, augment=augment
+        source.info,
+        [c.case_id for c in cases],
+        images,
+        labels,
+        split=split,
+        augment=augment,
+        native_labels=native_labels if keep_native else None,
+        spacings=spacings if keep_native else None,
     )
