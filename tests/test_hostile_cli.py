@@ -22,6 +22,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from benchmarks.cli import app
+from benchmarks.profiles import PROFILE_DIR
 
 runner = CliRunner()
 BIG_SEED = str(2**64 + 1)
@@ -290,15 +291,19 @@ def test_valid_outputs_still_work(files, sandbox, env):
 def test_evaluate_reproduces_run_metrics(tmp_path):
     """``bench evaluate`` scores the run's own test split (the profile's ``limit`` and
     ``val_fraction`` are stored in the checkpoint), so it reproduces metrics.json exactly."""
-    from benchmarks.data import load_split
+    from benchmarks.data import open_source
 
     env = {"LDSEG_OUT": str(tmp_path / "out"), "MLFLOW_TRACKING_URI": None}
+    smoke = (PROFILE_DIR / "smoke.toml").read_text()
+    assert "steps = 30" in smoke and "limit = 16" in smoke
+    profile = tmp_path / "smoke.toml"  # smoke (echo-synth limit = 16) with 6 training steps
+    profile.write_text(smoke.replace("steps = 30", "steps = 6"))
     run = tmp_path / "run"
-    res = bench(env, "train", "ldseg", "-d", "echo-synth", "--profile", "smoke", "--out", run)
+    res = bench(env, "train", "ldseg", "-d", "echo-synth", "--profile", profile, "--out", run)
     assert res.exit_code == 0, res.output
     metrics = json.loads((run / "metrics.json").read_text())
-    full = load_split("echo-synth", "test", size=(32, 32), seed=0)
-    assert metrics["n_cases"] < len(full)  # smoke's limit matters: the test can fail
+    n_test = sum(c.split == "test" for c in open_source("echo-synth").cases())
+    assert metrics["n_cases"] < n_test  # smoke's limit matters: the test can fail
     res = bench(env, "evaluate", "--checkpoint", run / "checkpoint.pt", "--csv", run / "e.csv")
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output[res.output.index("{") :].replace("\n", ""))
