@@ -191,7 +191,12 @@ def run_job(
     )
 
     def curve_point() -> dict[str, float]:
-        _, summ = evaluate(method, test_ds, replace(eval_cfg, hd95=False, native_resolution=False), device=spec.device)
+        _, summ = evaluate(
+            method,
+            test_ds,
+            replace(eval_cfg, hd95=False, native_resolution=False),
+            device=spec.device,
+        )
         return {"dsc": summ["dsc"], "iou": summ["iou"]}
 
     def on_step(step: int, terms: dict) -> None:
