@@ -12,6 +12,7 @@ from benchmarks.data.transforms import resize_image
 from benchmarks.data.validate import as_image
 from benchmarks.errors import ConfigError, DataError
 from benchmarks.methods import get_spec
+from benchmarks.native import resample_probs
 from benchmarks.pipeline import checked_eval_config, job_size, load_trained
 from benchmarks.validate_args import (
     LABEL_SUFFIXES_2D,
@@ -33,7 +34,8 @@ def predict_file(
     seed: int = 0,
     device: str = "cpu",
 ) -> dict:
-    """Segment ``image_path``; the label map is resized back to the file's native size.
+    """Segment ``image_path``; the class probabilities are resampled back to the file's native
+    size (bi/trilinear, as ``benchmarks.native`` scores), then argmax gives the label map.
 
     Everything that can be refused (the checkpoint's stored configs, the sampler settings, the
     output file types, the input image) is checked before sampling starts.
@@ -73,8 +75,9 @@ def predict_file(
             num_samples=cfg.num_samples,
             generator=g,
         )
-    labels = torch.nn.functional.interpolate(seg.labels.float(), size=native, mode="nearest")
-    labels = labels[0, 0].to(torch.uint8).cpu().numpy()
+    # the rule the native-resolution metrics score with: probabilities resampled, then argmax
+    labels = resample_probs(seg.probs[0].float(), native).argmax(dim=0)
+    labels = labels.to(torch.uint8).cpu().numpy()
     _write(_write_labels, labels, Path(out), info["num_classes"])
     written = {
         "out": str(out),
