@@ -110,7 +110,7 @@ def test_report_command_reads_mlflow_only(table2, env, tmp_path):
         (["run", "table2", "--methods", "nope"], "unknown method"),
         (["run", "table5", "--methods", "unet"], "not part of table5"),
         (["run", "table2", "--profile", "nope"], "unknown profile"),
-        (["run", "table2", "--seeds", "a,b"], "bad seed list"),
+        (["run", "table2", "--seeds", "a,b"], "--seeds: 'a' is not an integer"),
         (["run", "steps", "--set", "stepz=1"], "--set"),
         (["report", "table3", "--out", "unused"], "run `bench run table3` first"),
     ],
