@@ -22,11 +22,13 @@ import torch
 
 from benchmarks.checkpoint import ema_weights, load_checkpoint
 from benchmarks.data import get_info, load_split
+from benchmarks.data.splits import check_same_split, split_record
 from benchmarks.errors import BenchError, CheckpointError, ConfigError
 from benchmarks.evaluate import evaluate
 from benchmarks.methods import build_method, get_spec, method_config
 from benchmarks.profiles import EvalConfig, Profile
 from benchmarks.train import Trainer
+from benchmarks.versions import code_versions
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ def job_configs(spec: JobSpec, profile: Profile) -> dict[str, Any]:
         "method": asdict(mcfg),
         "train": asdict(profile.train_config(spec.method, seed=spec.seed, dataset=spec.dataset)),
         "eval": asdict(profile.eval_config(spec.method)),
+        "code": code_versions(spec.method),
         "_objects": (info, mcfg),
     }
 
@@ -166,11 +169,14 @@ def run_job(
     )
     train_ds = load_split(spec.dataset, "train", augment=True, **common)
     test_ds = load_split(spec.dataset, "test", augment=False, **common)
+    split = split_record(spec.dataset, **{k: v for k, v in common.items() if k != "size"})
+    check_same_split(out_dir / "split.json", split)  # written below, beside config.json
 
     torch.manual_seed(spec.seed)  # initial weights
     method = build_method(spec.method, mcfg, info)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(json.dumps(cfgs, indent=2, default=str))
+    (out_dir / "split.json").write_text(json.dumps(split, indent=2))
     meta = {
         "method_name": spec.method,
         "method_config": cfgs["method"],

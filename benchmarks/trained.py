@@ -27,6 +27,7 @@ from typing import Any
 
 from benchmarks.pipeline import JobSpec, Progress, job_configs, load_trained, run_job
 from benchmarks.profiles import Profile
+from benchmarks.versions import LEGACY
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ def train_identity(config: dict[str, Any]) -> dict[str, Any]:
         "dataset": config["dataset"],
         "method": config["method"],
         "train": config["train"],
+        # the code versions it was trained with (benchmarks/versions.py); none = before them
+        "code": config.get("code", LEGACY),
     }
 
 

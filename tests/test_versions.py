@@ -1,0 +1,46 @@
+"""Code versions are part of a training job's identity: a code change that alters what a config
+trains (and bumps its version) never reuses weights trained before it."""
+
+import json
+
+import pytest
+
+from benchmarks import versions
+from benchmarks.errors import ConfigError
+from benchmarks.pipeline import JobSpec, check_resume, job_configs
+from benchmarks.profiles import load_profile
+from benchmarks.trained import resolved_config, train_hash, train_identity
+
+SPEC = JobSpec("unet", "synth2d", "smoke")
+
+
+def test_identity_records_the_code_versions():
+    prof = load_profile("smoke")
+    ident = train_identity(resolved_config(SPEC, prof))
+    assert ident["code"] == {**versions.CODE_VERSIONS, "method": 1}
+
+
+def test_bumping_a_version_changes_the_hash(monkeypatch):
+    prof = load_profile("smoke")
+    before = train_hash(SPEC, prof)
+    monkeypatch.setattr(versions, "CODE_VERSIONS", {"data": versions.CODE_VERSIONS["data"] + 1})
+    assert train_hash(SPEC, prof) != before
+
+
+def test_a_config_from_before_versions_reads_as_legacy():
+    cfg = resolved_config(SPEC, load_profile("smoke"))
+    cfg.pop("code")
+    assert train_identity(cfg)["code"] == versions.LEGACY
+
+
+def test_a_run_directory_trained_by_older_code_is_not_resumed(tmp_path):
+    prof = load_profile("smoke")
+    cfgs = job_configs(SPEC, prof)
+    cfgs.pop("_objects")
+    old = dict(cfgs)
+    old.pop("code")  # written by code before the labels were resized at pixel centres
+    (tmp_path / "config.json").write_text(json.dumps(old, default=str))
+    with pytest.raises(ConfigError, match="code.data"):
+        check_resume(tmp_path, cfgs)
+    (tmp_path / "config.json").write_text(json.dumps(cfgs, default=str))
+    check_resume(tmp_path, cfgs)  # the same code and config: resumed
