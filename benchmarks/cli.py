@@ -79,8 +79,11 @@ def _main(
         int | None,
         typer.Option(
             envvar="LDSEG_THREADS",
-            help="CPU threads for torch (default: torch's choice; use 1 when several runs share "
-            "a small CPU: thread hand-offs then cost more than they save)",
+            help="CPU threads for torch. Default: 1 on a machine with 2 CPUs or fewer, else one "
+            "per CPU the 1-minute load average leaves idle (at most torch's default): a thread "
+            "sharing its core with another busy process makes every step wait for it (measured "
+            "7-26x slower; python -m benchmarks.thread_policy). OMP_NUM_THREADS, when set, is "
+            "kept; a profile's experiments.torch_threads still sets a sweep's count.",
         ),
     ] = None,
 ):
@@ -88,10 +91,11 @@ def _main(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if threads:
-        import torch
+    import torch
 
-        torch.set_num_threads(threads)
+    from benchmarks.settings import torch_threads
+
+    torch.set_num_threads(torch_threads(threads))
 
 
 @app.command("methods")

@@ -6,6 +6,7 @@ Every location is a setting (environment variable or CLI option), never a path b
 from __future__ import annotations
 
 import errno
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from benchmarks.errors import DataError, DiskFullError, StoreError
 
 DATA_ENV = "LDSEG_DATA"
 OUT_ENV = "LDSEG_OUT"
+THREADS_ENV = "LDSEG_THREADS"
 GLAS_URL = "https://warwick.ac.uk/fac/cross_fac/tia/data/glascontest/"
 
 
@@ -117,3 +119,52 @@ def storage_error(err: BaseException, path: os.PathLike | str | None = None) -> 
 def _first_line(err: BaseException) -> str:
     lines = str(err).strip().splitlines()
     return lines[0][:300] if lines else type(err).__name__
+
+
+# -- CPU threads ---------------------------------------------------------------------------------
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def default_threads(cpus: int | None = None, load1: float | None = None) -> int:
+    """The torch thread count when neither ``--threads`` nor ``LDSEG_THREADS`` is given.
+
+    One thread per core that nobody else used over the last minute
+    (``cpus - ceil(1-minute load average)``), at least 1, and always 1 on a machine with 2 CPUs
+    or fewer. Why: a torch thread that shares its core with another busy process turns every
+    parallel region into a wait for a descheduled thread. Measured with
+    ``python -m benchmarks.thread_policy`` (LDSeg, 256^2, DDIM K=2, batch 1, on the shared
+    2-CPU machine, load average 5-7 from other users): median per image 1 thread 0.66 s,
+    2 threads 1.60 s, 2 threads + OMP_WAIT_POLICY=PASSIVE 1.81 s; with one more busy process
+    3.0 s, 21.4 s (7x the 1-thread time) and 2.2 s. The issue measured 0.20 s vs 5.3 s. Two
+    threads can at best halve the time on an idle 2-CPU machine but multiply it when the load
+    changes, which on a small shared machine it does at any moment: 1 thread there. Larger
+    machines use the cores the load leaves idle (callers also cap at torch's default).
+    """
+    cpus = usable_cpus() if cpus is None else cpus
+    if load1 is None:
+        try:
+            load1 = os.getloadavg()[0]
+        except (OSError, AttributeError):  # not available on this OS
+            load1 = 0.0
+    if cpus <= 2:
+        return 1
+    return max(1, cpus - math.ceil(load1))
+
+
+def torch_threads(requested: int | None = None) -> int:
+    """The thread count to give torch: ``requested`` (``--threads`` / ``LDSEG_THREADS``) when
+    given; torch's own count when ``OMP_NUM_THREADS`` is set (the user chose); else
+    :func:`default_threads`, never above torch's current count (its physical cores, or what the
+    process already set)."""
+    if requested:
+        return requested
+    import torch
+
+    if os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
+    return max(1, min(torch.get_num_threads(), default_threads()))
