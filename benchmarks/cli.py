@@ -132,6 +132,9 @@ def train_cmd(
     ] = None,
     data_root: Annotated[str | None, typer.Option(help="data root (else $LDSEG_DATA)")] = None,
     path: Annotated[str | None, typer.Option(help="folder dataset directory")] = None,
+    size: Annotated[
+        str | None, typer.Option(help="H,W or D,H,W: override the profile's image size")
+    ] = None,
     device: DeviceOpt = Device.cpu,
     steps: Annotated[
         int | None, typer.Option(min=1, help="override the sampler's K at test (1..T)")
@@ -142,10 +145,11 @@ def train_cmd(
     The default run directory is named by the hash of the training identity (method, dataset,
     profile values, seed, folder path), so a changed profile trains afresh.
     """
+    from benchmarks.data import get_info
     from benchmarks.paths import under
     from benchmarks.pipeline import JobSpec, check_job, run_job
     from benchmarks.pipeline import Progress as Hooks
-    from benchmarks.profiles import load_profile
+    from benchmarks.profiles import load_profile, parse_size
     from benchmarks.settings import out_root
     from benchmarks.trained import train_hash
 
@@ -153,6 +157,8 @@ def train_cmd(
     if out is not None:
         check_output_dir(out, "--out")
     prof = load_profile(profile)
+    # the dataset's settings for its dims (folder: [datasets."folder@3d"] for 3D files), --size
+    prof = prof.for_dataset(dataset, get_info(dataset, path=path).spatial_dims, parse_size(size))
     spec = JobSpec(
         method=method,
         dataset=dataset,

@@ -69,6 +69,31 @@ class Profile:
             )
         return self.datasets[name]
 
+    def for_dataset(
+        self, name: str, spatial_dims: int, size: tuple[int, ...] | None = None
+    ) -> Profile:
+        """This profile with ``datasets[name]`` resolved for one job: ``[datasets."NAME@3d"]``
+        (layered on [datasets.NAME] at load time) when the data is 3D, then ``size`` (``bench
+        train --size``) over the profile's size. Other datasets are untouched; idempotent."""
+        key = f"{name}@3d"
+        ds = (
+            self.datasets[key] if spatial_dims == 3 and key in self.datasets else self.dataset(name)
+        )
+        if size is not None:
+            ds = replace(ds, size=tuple(size))
+        if len(ds.size) != spatial_dims:
+            axes = "H,W" if spatial_dims == 2 else "D,H,W"
+            if size is not None:
+                raise ConfigError(
+                    f"--size {list(size)}: the {name} data here is {spatial_dims}D; give {axes}"
+                )
+            raise ConfigError(
+                f"profile {self.name!r}: {name} size {list(ds.size)}, but the data here is "
+                f'{spatial_dims}D; pass --size {axes} or add [datasets."{key}"] to the profile'
+            )
+        rest = {k: v for k, v in self.datasets.items() if k not in (name, key)}
+        return replace(self, datasets={**rest, name: ds})
+
     def method_overrides(self, method: str, spatial_dims: int) -> dict[str, Any]:
         """[methods.NAME] merged with [methods."NAME@3d"] for 3D datasets."""
         base = dict(self.methods.get(method, {}))
@@ -91,6 +116,20 @@ class Profile:
             self.method_eval.get(method, {}), {k: v for k, v in overrides.items() if v is not None}
         )
         return from_dict(EvalConfig, merge(asdict(self.eval), cfg), where=f"method_eval.{method}")
+
+
+def parse_size(text: str | None) -> tuple[int, ...] | None:
+    """``--size`` "H,W" or "D,H,W" (``x`` also separates) -> a tuple; None stays None."""
+    if text is None:
+        return None
+    parts = text.replace("x", ",").split(",")
+    try:
+        size = tuple(int(p) for p in parts)
+    except ValueError:
+        size = ()
+    if len(size) not in (2, 3) or min(size) < 1:
+        raise ConfigError(f"--size {text!r}: expected H,W or D,H,W of positive integers")
+    return size
 
 
 def available() -> list[str]:
@@ -167,7 +206,8 @@ def _parse(data: dict[str, Any], path: Path) -> Profile:
         raise ConfigError(f"{f}: description: expected a string, got {description!r}")
     train = from_dict(TrainConfig, data.get("train", {}), where=f"{f}: train")
     ev = from_dict(EvalConfig, data.get("eval", {}), where=f"{f}: eval")
-    datasets = {k: _dataset_settings(k, v, train, f) for k, v in data.get("datasets", {}).items()}
+    raw = data.get("datasets", {})
+    datasets = {k: _dataset_settings(k, v, train, f, raw) for k, v in raw.items()}
     methods = data.get("methods", {})
     method_train = data.get("method_train", {})
     method_eval = data.get("method_eval", {})
@@ -191,19 +231,33 @@ def _parse(data: dict[str, Any], path: Path) -> Profile:
     )
 
 
-def _dataset_settings(name: str, table: Any, train: TrainConfig, f: str) -> DatasetSettings:
+def _dataset_settings(
+    key: str, table: Any, train: TrainConfig, f: str, raw: dict[str, Any]
+) -> DatasetSettings:
+    """[datasets.NAME]; ``[datasets."NAME@3d"]`` is layered on [datasets.NAME] (as
+    ``[methods."NAME@3d"]``) and only exists for a dataset whose dims come from its files
+    (``folder``): its settings when the files are 3D."""
     from benchmarks.data.registry import get_entry
 
-    where = f"{f}: datasets.{name}"
+    where = f"{f}: datasets.{key}"
+    name, at, suffix = key.partition("@")
     try:
         entry = get_entry(name)
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
+    if at and (suffix != "3d" or entry.info is not None):
+        raise ConfigError(
+            f"{where}: unknown suffix @{suffix}; NAME@3d is only read for datasets whose "
+            f"files decide 2D or 3D (folder)"
+        )
+    base = raw.get(name, {}) if at else {}
+    if at and isinstance(table, dict) and isinstance(base, dict):
+        table = merge(base, table)
     ds = from_dict(DatasetSettings, table, where=where)
-    dims = entry.info.spatial_dims if entry.info is not None else None
+    dims = entry.info.spatial_dims if entry.info is not None else 3 if at else None
     if dims is not None and len(ds.size) != dims:
         axes = "[H, W]" if dims == 2 else "[D, H, W]"
-        raise ConfigError(f"{where}.size: {name} is {dims}D, size must be {axes}, got {ds.size}")
+        raise ConfigError(f"{where}.size: {key} is {dims}D, size must be {axes}, got {ds.size}")
     from_dict(TrainConfig, merge(asdict(train), ds.train), where=f"{where}.train")
     return ds
 

@@ -13,7 +13,9 @@ evaluated on the same cases.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -97,3 +99,60 @@ def select(
     if split == "val" and not parts["val"]:
         raise ConfigError("split 'val' is empty: pass val_fraction > 0 to carve it from train")
     return parts[split]
+
+
+def split_record(
+    name: str,
+    *,
+    root=None,
+    path=None,
+    seed: int = 0,
+    val_fraction: float = 0.0,
+    limit: int | None = None,
+    fold: int | None = None,
+    num_folds: int | None = None,
+) -> dict:
+    """Which cases a job trains and is tested on, and by which rule: stored as ``split.json``
+    beside a run's metrics (the same selection as ``load_split``, ``limit`` included)."""
+    from benchmarks.data.registry import open_source  # registry imports this module
+
+    source = open_source(name, root=root, path=path, seed=seed)
+    cases = source.cases()
+    parts = partition(cases, val_fraction=val_fraction, fold=fold, num_folds=num_folds)
+    if fold is not None:
+        rule = f"fold {fold} of {num_folds} (contiguous groups, natural order) is the test set"
+    elif any(c.split is not None for c in cases):
+        rule = getattr(source, "split_rule", f"the official {name} split")
+    else:
+        rule = (
+            f"seeded {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%} train/test split "
+            f"(split seed {SPLIT_SEED})"
+        )
+    if val_fraction > 0:
+        rule += f"; val: {val_fraction:g} of the training pool (split seed {SPLIT_SEED})"
+    return {
+        "dataset": name,
+        "rule": rule,
+        "val_fraction": val_fraction,
+        "limit": limit,
+        **{s: [c.case_id for c in parts[s]][:limit] for s in SPLITS},
+    }
+
+
+def check_same_split(stored: Path, record: dict) -> None:
+    """Refuse to resume or re-score a run directory whose ``split.json`` lists other cases (a
+    folder's split.csv or files changed since it trained); a missing file passes."""
+    try:
+        old = json.loads(stored.read_text())
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"{stored}: unreadable ({type(err).__name__}); use another --out"
+        ) from None
+    changed = [s for s in SPLITS if old.get(s) != record[s]]
+    if changed:
+        raise ConfigError(
+            f"{stored}: this run directory was trained on another split of {record['dataset']} "
+            f"({', '.join(changed)} cases differ; now: {record['rule']}); use another --out"
+        )
