@@ -7,14 +7,19 @@ unknown name) is printed as the one line `error: <message>` on stderr with exit 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.data import DATASETS, check_dataset, open_source
 from benchmarks.errors import BenchError, ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# benchmarks.data (torch, MONAI) is imported inside the commands that need it: `bench data
+# --help` and `bench data download` answer without it
 
 data_app = typer.Typer(
     help="Datasets: list the registered ones, validate one, draw a case.", no_args_is_help=True
@@ -32,6 +37,8 @@ def _fail(exc: BenchError) -> None:
 @data_app.command("list")
 def list_datasets() -> None:
     """Table of the registered datasets."""
+    from benchmarks.data import DATASETS
+
     table = Table(title="datasets")
     for col in ("name", "dims", "ch"):
         table.add_column(col, no_wrap=True)
@@ -60,7 +67,9 @@ def check(
     path: Path | None = PATH_OPT,
     data_root: Path | None = ROOT_OPT,
 ) -> None:
-    """Validate every file of a dataset; print counts, image sizes and class frequencies."""
+    """Validate every file of a dataset; print counts, image sizes, class frequencies, split."""
+    from benchmarks.data import check_dataset
+
     try:
         report = check_dataset(name, root=data_root, path=path)
     except BenchError as exc:
@@ -100,6 +109,8 @@ def show(
     data_root: Path | None = ROOT_OPT,
 ) -> None:
     """Draw one case (image and mask overlay, native resolution) to a PNG file."""
+    from benchmarks.data import open_source
+
     try:
         source = open_source(name, root=data_root, path=path)
         cases = {c.case_id: c for c in source.cases()}
@@ -113,9 +124,53 @@ def show(
     Console().print(f"wrote {out}")
 
 
+@data_app.command("download")
+def download(
+    name: str = typer.Argument(..., help="Dataset to fetch: glas (the official Warwick archive)."),
+    to: Path = typer.Option(..., "--to", help="Data root to unpack into (as DIR/glas)."),
+    sha256: str | None = typer.Option(
+        None, "--sha256", help="Expected SHA256 of the archive (else the project's constant)."
+    ),
+    url: str | None = typer.Option(
+        None, "--url", help="Another address of the same archive (a mirror)."
+    ),
+    keep_archive: bool = typer.Option(False, "--keep-archive", help="Keep the .zip afterwards."),
+) -> None:
+    """Download a public dataset archive, verify its SHA256, unpack it for `bench data check`."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from benchmarks.data.download import download_dataset
+
+    console = Console()
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn())
+    with Progress(*columns, TransferSpeedColumn(), TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task(f"download {name}", total=None)
+        try:
+            dest = download_dataset(
+                name,
+                to,
+                url=url,
+                sha256=sha256,
+                keep_archive=keep_archive,
+                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        except BenchError as exc:
+            bar.stop()
+            _fail(exc)
+    console.print(f"unpacked into {dest}; check it with: bench data check {name} --data-root {to}")
+
+
 def draw_case(image: np.ndarray, label: np.ndarray, class_names, title: str, out: Path) -> None:
     """Image | image + mask overlay; for 3D the middle slice along each axis."""
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
