@@ -432,6 +432,7 @@ def _execute(
     }
     run_id = tracker.start_run(exp_id, child.run_name, tags, parent_id=parent_id)
     deferred = signals.deferred if signals is not None else contextlib.nullcontext
+    ended = False  # a signal deferred while ending the run must not turn FINISHED into KILLED
     try:
         if describe_error is not None:
             raise describe_error
@@ -446,9 +447,11 @@ def _execute(
         tracker.log(run_id, metrics={"child_seconds": seconds})
         with deferred():
             tracker.end(run_id, "FINISHED")
+            ended = True
     except KeyboardInterrupt as err:
-        with deferred():
-            _mark(tracker, run_id, "KILLED", {"error": f"interrupted ({err})"})
+        if not ended:
+            with deferred():
+                _mark(tracker, run_id, "KILLED", {"error": f"interrupted ({err})"})
         raise
     except Exception as err:
         seconds = time.perf_counter() - t0

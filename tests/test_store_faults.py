@@ -284,6 +284,28 @@ def test_kill_9_then_rerun_closes_the_dead_child(tmp_path, template):
     assert CLOSED_TAG not in parent[0].data.tags  # reused by the rerun, no stale reason left
 
 
+def test_signals_raise_interrupted_but_wait_for_a_run_being_closed():
+    """During a sweep SIGINT/SIGTERM raise Interrupted (exit code 128 + signal) at once, except
+    while a run's end is being written: then right after it. The old handlers come back."""
+    from benchmarks.runner import Interrupted, _Signals
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted) as now:
+        with _Signals():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(2)
+            pytest.fail("SIGINT did not interrupt")
+    assert now.value.exit_code == 130
+    written = []
+    with pytest.raises(Interrupted) as later:
+        with _Signals() as signals, signals.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)  # the handler has run by now
+            written.append("run ended")
+    assert written == ["run ended"] and later.value.exit_code == 143
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_stale_runs_of_live_or_foreign_owners_are_left_alone(tmp_path, template):
     """Only a RUNNING run whose owner is gone from this host is closed: a live owner's run
     (this process) and another host's run stay RUNNING."""
