@@ -7,13 +7,14 @@ name       network                                      dims        input zero-p
 unet       MONAI ``BasicUNet`` (Ronneberger et al.)     2D, 3D      >= 32 (pads odd sizes)
 resunet    MONAI ``UNet``, 2 residual units per level   2D, 3D      k * 2**L, >= 2**(L+1)
 unetpp     smp ``UnetPlusPlus`` (Zhou et al.)           2D          k * 2**D, >= 2**(D+1)
-swinunet   MONAI ``SwinUNETR`` (spatial_dims=2)         2D          k * 32, >= 64
+swinunetr  MONAI ``SwinUNETR`` (spatial_dims=2)         2D          k * 32, >= 64
 vnet       MONAI ``VNet`` (Milletari et al.)            2D, 3D      k * 16, >= 32
 =========  ===========================================  ==========  ======================
 
 L = downsamplings, D = encoder depth. The minimum keeps at least 2 pixels per axis at the
 bottleneck, where a normalisation layer would otherwise see a single value; it only pads images
 smaller than that (the smoke profile's), never the paper-sized ones. Logits are cropped back.
+``swinunetr`` is kept as a stand-in; the paper's Swin-Unet is ``swinunet`` (``swin_unet.py``).
 """
 
 from __future__ import annotations
@@ -157,9 +158,9 @@ def build_unetpp(config: UNetPPConfig, info) -> nn.Module:
     )
 
 
-# -- SwinUNet (as SwinUNETR) -------------------------------------------------------------------
+# -- SwinUNETR (a stand-in for Swin-Unet) -----------------------------------------------------
 @dataclass(frozen=True)
-class SwinUNetConfig:
+class SwinUNETRConfig:
     spatial_dims: SpatialDims = 2
     in_channels: PositiveInt = 3
     num_classes: NumClasses = 2
@@ -175,25 +176,27 @@ class SwinUNetConfig:
 
 
 @register(
-    "swinunet",
-    description="Swin-transformer U-shaped net as MONAI SwinUNETR (2D)",
+    "swinunetr",
+    description="SwinUNETR (MONAI, 2D): Swin encoder + CNN decoder, stand-in for Swin-Unet",
     dims=(2,),
     samples=False,
-    config_cls=SwinUNetConfig,
+    config_cls=SwinUNETRConfig,
 )
-def build_swinunet(config: SwinUNetConfig, info) -> nn.Module:
-    """MONAI ``SwinUNETR`` with ``spatial_dims=2`` standing in for SwinUNet.
+def build_swinunetr(config: SwinUNETRConfig, info) -> nn.Module:
+    """MONAI ``SwinUNETR`` with ``spatial_dims=2``, kept as a stand-in for SwinUNet (the
+    harness's first SwinUNet row; the true Swin-Unet is ``swinunet``).
 
     Not the same network: SwinUNet (Cao et al.) is a pure transformer — a Swin encoder, a Swin
     decoder that upsamples with *patch expanding* layers, and skip connections between them.
     SwinUNETR (Hatamizadeh et al.) keeps the Swin encoder (patch merging, shifted windows) but
     decodes with convolutional residual blocks and transposed convolutions, taking CNN-processed
-    skips from every encoder stage and the input. MONAI has no SwinUNet; SwinUNETR is the
-    closest maintained implementation. Input sizes must be divisible by 2**5 = 32 and, with
-    instance norm, at least 64 (the bottleneck must keep more than one pixel): zero-padded.
+    skips from every encoder stage and the input. MONAI has no SwinUNet, so this row stood in
+    for it until ``swinunet`` (timm Swin blocks) was added; reports never put its numbers beside
+    the paper's Swin-Unet. Input sizes must be divisible by 2**5 = 32 and, with instance norm,
+    at least 64 (the bottleneck must keep more than one pixel): zero-padded.
     """
     if len(config.depths) != len(config.num_heads):
-        raise ValueError("swinunet.depths and swinunet.num_heads need the same length")
+        raise ValueError("swinunetr.depths and swinunetr.num_heads need the same length")
     net = SwinUNETR(
         in_channels=config.in_channels,
         out_channels=config.num_classes,

@@ -21,6 +21,12 @@ class TrainingError(BenchError):
     """Training cannot go on (for example a NaN/inf loss)."""
 
 
+class InputSizeError(ConfigError, ValueError):
+    """An image size a network cannot take; the message says which size to use or pad to.
+
+    Also a ValueError, the type the methods' ``check_size`` hooks raise."""
+
+
 class StoreError(BenchError):
     """The output root or the MLflow store cannot be used (read-only, missing, not a directory);
     the message names the path."""

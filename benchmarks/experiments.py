@@ -62,6 +62,8 @@ class ExperimentSettings:
         "medsegdiff",
         "sdfddpm",
         "resunet",
+        "medt",
+        "swinunet",
     )
     runtime_sizes: NonEmpty[tuple[PositiveInt, ...]] = (64, 128, 256, 512)
     runtime_steps: PositiveInt = 50

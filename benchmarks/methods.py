@@ -57,6 +57,8 @@ _REGISTRY: dict[str, MethodSpec] = {}
 # Modules whose import registers methods (one file per method family).
 METHOD_MODULES = (
     "baselines.unets",
+    "baselines.medt",
+    "baselines.swin_unet",
     "baselines.nnunet",
     "baselines.lsegdiff",
     "baselines.pixel_diffusion",

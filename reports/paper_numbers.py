@@ -3,8 +3,10 @@ Segmentation", Tables I-V and Fig. 6a), transcribed so reports can print them be
 
 Per-class tables are keyed by the position of the foreground class (first, second) and
 ``combined``, so they line up with our per-class columns whatever a stand-in dataset calls its
-classes. Method names are this harness's registry names. Rows the paper has and we do not
-implement (MedT) are kept so the table shows them as "not run".
+classes. Method names are this harness's registry names: the paper's "SwinUNet" rows are
+``swinunet`` (Swin-Unet, Cao et al.), never ``swinunetr`` (MONAI's SwinUNETR, a different
+network kept as a labelled stand-in, which has no paper numbers). Rows the paper has and a
+sweep did not run are kept so the table shows them as "not run".
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ TABLE2_GLAS = {
 }
 
 # Table III: Knee 3D (FC, TC, FC+TC). The paper's SwinUNet row repeats Table I's numbers
-# verbatim (transcribed as printed).
+# verbatim (transcribed as printed); our ``swinunet`` is 2D only, so that row stays "not run".
 TABLE3_KNEE = {
     "classes": ("FC", "TC", "FC+TC"),
     "dsc": {
@@ -110,6 +112,7 @@ DISPLAY_NAMES = {
     "nnunet": "nnUNet",
     "unetpp": "U-net++",
     "swinunet": "SwinUNet",
+    "swinunetr": "SwinUNETR (stand-in)",
     "vnet": "V-net",
     "lsegdiff": "LSegDiff",
     "medsegdiff": "MedSegDiff",

@@ -42,6 +42,25 @@ TINY_PIXEL_UNET = {
 }
 TINY_LABEL_ENC = {"widths": [8, 16, 16]}
 TINY_IMAGE_ENC = {"widths": [8, 16, 16], "attention_heads": 2}
+# 32 = patch_partition 2 x window 4 x 2**2 mergings; MedT pads to lcm(2**2, 2 * 2**2) = 8
+TINY_SWIN_UNET = {
+    "patch_partition": 2,
+    "embed_dim": 8,
+    "depths": [1, 1, 1],
+    "num_heads": [1, 1, 2],
+    "window_size": 4,
+}
+TINY_MEDT = {
+    "img_size": 32,
+    "patches": 2,
+    "stem_width": 4,
+    "heads": 1,
+    "global_widths": [4, 8],
+    "global_layers": [1, 1],
+    "local_widths": [4, 8],
+    "local_layers": [1, 1],
+    "out_width": 4,
+}
 TINY_LATENT = {
     "num_downsamplings": 2,
     "latent_channels": 2,
@@ -67,7 +86,9 @@ def tiny(name: str, dims: int) -> dict:
         "resunet": {"channels": [4, 8, 16]},
         "nnunet": {"patch_size": [32] * dims, "base_features": 4, "max_features": 16},
         "unetpp": {"encoder_depth": 3, "decoder_channels": [16, 8, 4]},
-        "swinunet": {"feature_size": 12, "depths": [1, 1, 1, 1], "num_heads": [1, 1, 1, 1]},
+        "swinunetr": {"feature_size": 12, "depths": [1, 1, 1, 1], "num_heads": [1, 1, 1, 1]},
+        "swinunet": TINY_SWIN_UNET,
+        "medt": TINY_MEDT,
         "vnet": {},  # fixed widths in MONAI
         "lsegdiff": {
             **TINY_LATENT,
@@ -122,6 +143,8 @@ def test_every_family_registered():
         "nnunet",
         "unetpp",
         "swinunet",
+        "swinunetr",
+        "medt",
         "vnet",
         "lsegdiff",
         "medsegdiff",

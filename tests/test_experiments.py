@@ -94,6 +94,8 @@ def test_timing_plans_use_untrained_weights():
         "medsegdiff",
         "sdfddpm",
         "resunet",
+        "medt",
+        "swinunet",
     }
     assert not any(c.trained for c in rt.children)
     t4 = plan("table4", SMOKE)
