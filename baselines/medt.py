@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from baselines.common import DeterministicMethod, SegLossConfig
 from benchmarks.errors import ConfigError
 from benchmarks.methods import register
+from ldseg.config import NonNegativeFloat, NumClasses, PositiveInt, SpatialDims, Widths
 
 
 @dataclass(frozen=True)
@@ -51,23 +52,28 @@ class MedTConfig:
     1-2-4-1 layers, 8 heads). 0.76M weights here; the paper reports 1.4M for MedT, the rest
     being layers of the authors' code that the paper does not describe (e.g. the wider stem)."""
 
-    spatial_dims: int = 2
-    in_channels: int = 3
-    num_classes: int = 2
-    img_size: int = 128  # the size the relative-position tables span (MedT trains at 128^2)
-    patches: int = 4  # local branch: the image is cut into patches x patches pieces (LoGo)
-    stem_width: int = 8
-    heads: int = 8
+    spatial_dims: SpatialDims = 2
+    in_channels: PositiveInt = 3
+    num_classes: NumClasses = 2
+    img_size: PositiveInt = 128  # the size the relative-position tables span (MedT trains at 128^2)
+    patches: PositiveInt = 4  # local branch: the image is cut into patches x patches pieces (LoGo)
+    stem_width: PositiveInt = 8
+    heads: PositiveInt = 8
     # output channels and number of gated axial layers per level; level 0 runs at 1/2 size
     # (after the stem), each later level halves the size (stride-2 first layer)
-    global_widths: tuple[int, ...] = (32, 64)
-    global_layers: tuple[int, ...] = (1, 2)
-    local_widths: tuple[int, ...] = (32, 64, 128, 256)
-    local_layers: tuple[int, ...] = (1, 2, 4, 1)
-    out_width: int = 16  # channels of each branch's output map (added, then the 1x1 conv)
+    global_widths: Widths = (32, 64)
+    global_layers: Widths = (1, 2)
+    local_widths: Widths = (32, 64, 128, 256)
+    local_layers: Widths = (1, 2, 4, 1)
+    out_width: PositiveInt = 16  # channels of each branch's output map (added, then the 1x1 conv)
     # G_Q, G_K, G_V1, G_V2 at initialisation: the positional terms start small (the authors'
     # code: 0.1, 0.1 on r^q, r^k; 1.0 on v; 0.1 on r^v)
-    gate_init: tuple[float, float, float, float] = (0.1, 0.1, 1.0, 0.1)
+    gate_init: tuple[NonNegativeFloat, NonNegativeFloat, NonNegativeFloat, NonNegativeFloat] = (
+        0.1,
+        0.1,
+        1.0,
+        0.1,
+    )
     loss: SegLossConfig = field(default_factory=SegLossConfig)
 
 
@@ -93,7 +99,12 @@ class GatedAxialAttention(nn.Module):
         heads: int,
         span: int,
         axis: int,
-        gate_init: tuple[float, float, float, float] = (0.1, 0.1, 1.0, 0.1),
+        gate_init: tuple[NonNegativeFloat, NonNegativeFloat, NonNegativeFloat, NonNegativeFloat] = (
+            0.1,
+            0.1,
+            1.0,
+            0.1,
+        ),
     ) -> None:
         super().__init__()
         if channels % (2 * heads):

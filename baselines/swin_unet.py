@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from baselines.common import DeterministicMethod, SegLossConfig
 from benchmarks.errors import ConfigError, InputSizeError
 from benchmarks.methods import register
+from ldseg.config import NumClasses, PositiveFloat, PositiveInt, Probability, SpatialDims, Widths
 
 
 @dataclass(frozen=True)
@@ -49,21 +50,21 @@ class SwinUNetConfig:
     """Defaults: the paper's model (Swin-T sized: C = 96, depths 2-2-2-2, heads 3-6-12-24,
     window 7, 4x4 patches, MLP ratio 4, stochastic depth 0.1 as in the authors' model class)."""
 
-    spatial_dims: int = 2
-    in_channels: int = 3
-    num_classes: int = 2
-    patch_partition: int = 4  # pixels per patch side (the paper's "patch size" 4)
-    embed_dim: int = 96  # C
+    spatial_dims: SpatialDims = 2
+    in_channels: PositiveInt = 3
+    num_classes: NumClasses = 2
+    patch_partition: PositiveInt = 4  # pixels per patch side (the paper's "patch size" 4)
+    embed_dim: PositiveInt = 96  # C
     # Swin blocks per encoder stage; the last entry is the bottleneck. The decoder mirrors the
     # entries before it. len(depths) - 1 patch mergings.
-    depths: tuple[int, ...] = (2, 2, 2, 2)
-    num_heads: tuple[int, ...] = (3, 6, 12, 24)  # per encoder stage (mirrored in the decoder)
-    window_size: int = 7
-    mlp_ratio: float = 4.0
+    depths: Widths = (2, 2, 2, 2)
+    num_heads: Widths = (3, 6, 12, 24)  # per encoder stage (mirrored in the decoder)
+    window_size: PositiveInt = 7
+    mlp_ratio: PositiveFloat = 4.0
     qkv_bias: bool = True
-    drop_rate: float = 0.0
-    attn_drop_rate: float = 0.0
-    drop_path_rate: float = 0.1
+    drop_rate: Probability = 0.0
+    attn_drop_rate: Probability = 0.0
+    drop_path_rate: Probability = 0.1
     loss: SegLossConfig = field(default_factory=SegLossConfig)
 
 
