@@ -54,6 +54,15 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def do_GET(self):
+        if self.path != "/cut.zip":
+            return super().do_GET()
+        self.send_response(200)  # promises 1,000 bytes, sends 10, hangs up
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(b"PK\x03\x04" + b"\0" * 6)
+        self.close_connection = True
+
 
 @pytest.fixture
 def served(tmp_path):
@@ -152,6 +161,9 @@ def test_zip_slip_through_the_cli_and_http_errors(served, tmp_path):
     assert not (tmp_path / "d" / "glas").exists() and not (tmp_path / "evil.bmp").exists()
     res = _download(tmp_path / "e", "--url", f"{base}/missing.zip", "--sha256", digest)
     assert res.exit_code == 2 and "HTTP 404" in res.stderr and res.stderr.count("\n") == 1
+    res = _download(tmp_path / "c", "--url", f"{base}/cut.zip", "--sha256", digest)
+    assert res.exit_code == 2 and "download" in res.stderr and res.stderr.count("\n") == 1
+    assert list((tmp_path / "c").iterdir()) == []  # no .part left behind
     res = _download(tmp_path / "e", "--url", "file:///etc/passwd", "--sha256", digest)
     assert res.exit_code == 2 and "only http:// and https://" in res.stderr
     res = runner.invoke(app, ["data", "download", "knee3d", "--to", str(tmp_path)])

@@ -17,6 +17,7 @@ Standard library only (urllib, hashlib, zipfile): one GET and one zip need no ne
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import re
 import shutil
@@ -152,20 +153,18 @@ def fetch(url: str, out: Path, on_progress: Progress | None = None) -> str:
                     done += len(chunk)
                     if on_progress:
                         on_progress(done, total)
+        if total is not None and done != total:
+            raise DataError(f"{url}: download incomplete ({done} of {total} bytes); rerun")
+        part.replace(out)
     except urllib.error.HTTPError as err:
-        part.unlink(missing_ok=True)
         raise DataError(f"{url}: download failed (HTTP {err.code} {err.reason})") from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-        part.unlink(missing_ok=True)
+    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as err:
         reason = getattr(err, "reason", err)
         raise DataError(f"{url}: download failed ({reason})") from None
     except OSError as err:  # writing `part`: full or read-only disk
-        part.unlink(missing_ok=True)
         raise StoreError(f"{part}: cannot write the download ({err.strerror or err})") from None
-    if total is not None and done != total:
+    finally:  # any failure, Ctrl-C included, leaves no .part behind (renamed when complete)
         part.unlink(missing_ok=True)
-        raise DataError(f"{url}: download incomplete ({done} of {total} bytes); rerun")
-    part.replace(out)
     return sha.hexdigest()
 
 
