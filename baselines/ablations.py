@@ -107,6 +107,7 @@ def _ablation(config: LDSegConfig, *, label: bool, image: bool, name: str) -> LD
     dims=(2, 3),
     samples=True,
     config_cls=LDSegConfig,
+    version=2,  # 2: standardised label latent (ld), one-channel grey image latent (id)
 )
 def build_ld(config: LDSegConfig, info) -> nn.Module:
     return _ablation(config, label=True, image=False, name="ldseg-ld")
@@ -118,6 +119,7 @@ def build_ld(config: LDSegConfig, info) -> nn.Module:
     dims=(2, 3),
     samples=True,
     config_cls=LDSegConfig,
+    version=2,  # 2: standardised label latent (ld), one-channel grey image latent (id)
 )
 def build_id(config: LDSegConfig, info) -> nn.Module:
     return _ablation(config, label=False, image=True, name="ldseg-id")
@@ -129,6 +131,7 @@ def build_id(config: LDSegConfig, info) -> nn.Module:
     dims=(2, 3),
     samples=True,
     config_cls=LDSegConfig,
+    version=2,  # 2: standardised label latent (ld), one-channel grey image latent (id)
 )
 def build_ld_id(config: LDSegConfig, info) -> nn.Module:
     return _ablation(config, label=True, image=True, name="ldseg-ld-id")

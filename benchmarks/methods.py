@@ -51,6 +51,9 @@ class MethodSpec:
     config_cls: type
     build: Callable[[Any, Any], nn.Module]  # (config, DatasetInfo) -> method
     binary_only: bool = False
+    # bump when a code change alters what an unchanged config trains (part of the training
+    # identity, benchmarks/versions.py): cached jobs of older code are then not reused
+    version: int = 1
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
@@ -75,12 +78,13 @@ def register(
     samples: bool,
     config_cls: type,
     binary_only: bool = False,
+    version: int = 1,
 ):
     """Decorator for a builder ``build(config, info) -> nn.Module``."""
 
     def deco(build):
         _REGISTRY[name] = MethodSpec(
-            name, description, dims, samples, config_cls, build, binary_only
+            name, description, dims, samples, config_cls, build, binary_only, version
         )
         return build
 

@@ -44,3 +44,10 @@ def test_a_run_directory_trained_by_older_code_is_not_resumed(tmp_path):
         check_resume(tmp_path, cfgs)
     (tmp_path / "config.json").write_text(json.dumps(cfgs, default=str))
     check_resume(tmp_path, cfgs)  # the same code and config: resumed
+
+
+def test_a_method_version_enters_only_its_own_jobs():
+    prof = load_profile("smoke")
+    ablation = resolved_config(JobSpec("ldseg-ld", "synth2d", "smoke"), prof)
+    assert train_identity(ablation)["code"]["method"] == 2  # the ablation fixes of issue 10
+    assert train_identity(resolved_config(SPEC, prof))["code"]["method"] == 1
