@@ -91,11 +91,9 @@ def _main(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    import torch
+    from benchmarks.settings import apply_torch_threads
 
-    from benchmarks.settings import torch_threads
-
-    torch.set_num_threads(torch_threads(threads))
+    apply_torch_threads(threads)
 
 
 @app.command("methods")

@@ -137,6 +137,9 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
         report_dir: Path | None,
         settings: dict[str, Any],
     ) -> None:
+        from benchmarks.tracking import check_output_store
+
+        check_output_store(tracking_uri)  # read-only / unusable store: exit 2 in a second
         from benchmarks.runner import RunOptions, prepare, run_experiment
 
         opts = RunOptions(

@@ -31,7 +31,6 @@ import contextlib
 import importlib
 import json
 import logging
-import os
 import signal
 import tempfile
 import threading
@@ -179,11 +178,9 @@ def prepare(name: str, options: RunOptions) -> tuple[Plan, Any]:
 def _check_store(options: RunOptions) -> None:
     """A read-only or otherwise unusable output root / MLflow store fails up front
     (StoreError, exit 2) instead of after the first child, or in MLflow's retry loop."""
-    from benchmarks.tracking import check_store, resolve_uri
+    from benchmarks.tracking import check_output_store
 
-    root = require_writable(resolve_out_root(options.out_root, create=False))
-    uri = options.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    check_store(uri or resolve_uri(None, root))
+    check_output_store(options.tracking_uri, options.out_root)
 
 
 def _check_data_root(sweep_plan: Plan, root: str | None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,6 +155,26 @@ def default_threads(cpus: int | None = None, load1: float | None = None) -> int:
     if cpus <= 2:
         return 1
     return max(1, cpus - math.ceil(load1))
+
+
+def apply_torch_threads(requested: int | None = None) -> None:
+    """Give torch :func:`torch_threads`. When torch is not loaded yet (the CLI imports it only
+    for commands that need it) a count up to the usable CPUs goes into ``OMP_NUM_THREADS``,
+    which torch reads when it loads (it caps that variable at the CPU count, so a larger
+    ``requested`` loads torch and sets it)."""
+    if "torch" in sys.modules or (requested and requested > usable_cpus()):
+        import torch
+
+        torch.set_num_threads(torch_threads(requested))
+        return
+    if requested:
+        os.environ["OMP_NUM_THREADS"] = str(requested)
+        return
+    if os.environ.get("OMP_NUM_THREADS"):
+        return
+    n = default_threads()
+    if n < usable_cpus():
+        os.environ["OMP_NUM_THREADS"] = str(n)
 
 
 def torch_threads(requested: int | None = None) -> int:

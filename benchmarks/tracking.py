@@ -106,6 +106,16 @@ def check_store(uri: str) -> None:
     require_writable(db.parent, "MLflow store's directory")
 
 
+def check_output_store(uri: str | None = None, out_root: Path | str | None = None) -> None:
+    """The output root and the MLflow store a sweep would write, checked without creating
+    anything (StoreError, one line). Imports nothing heavy: the CLI calls it first."""
+    from benchmarks.settings import require_writable
+
+    root = require_writable(_out_root(out_root, create=False))
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    check_store(uri or f"sqlite:///{(root / 'mlflow.db').resolve().as_posix()}")
+
+
 def _why(path: Path) -> str:
     from benchmarks.settings import _why_not_writable
 

@@ -405,12 +405,43 @@ def test_unusable_store_exits_2_with_one_line(tmp_path, read_only):
     assert not (rw / "out" / "jobs").exists()  # nothing was started
 
 
+def test_read_only_out_root_real_process_exits_2_fast(tmp_path):
+    """A real ``bench run`` process on a read-only tmpfs ``$LDSEG_OUT`` (skipped where this
+    process cannot mount): exit 2 with one line in < 10 s, start-up included (the check comes
+    before the runner's heavy imports)."""
+    ro = tmp_path / "ro"
+    if not _mount_tmpfs(ro, "1m"):
+        pytest.skip("cannot mount a tmpfs here (not root?)")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True, capture_output=True)
+        prof = _profile(tmp_path, "faults", steps=6, every=2)
+        t0 = time.monotonic()
+        res = subprocess.run(
+            _bench(_run_args(prof)),
+            env=_env(ro, tmp_path / "reports"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        seconds = time.monotonic() - t0
+    finally:
+        _umount(ro)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert (
+        res.stderr.strip()
+        == f"error: {ro}: the output root is not writable (read-only file system)"
+    )
+    assert seconds < 10
+
+
 def test_mlflow_sqlite_retries_are_bounded(tmp_path, monkeypatch):
     """With our own check skipped, MLflow itself meets a database it cannot open: the error
     is one line (StoreError) after a few seconds, not MLflow's ~100 s of retries."""
     db = tmp_path / "dir.db"
     db.mkdir()  # sqlite: "unable to open database file"
     monkeypatch.setattr(tracking, "check_store", lambda uri: None)
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401 - imports are not the retries
+
     t0 = time.monotonic()
     with pytest.raises(StoreError, match="unable to open database file"):
         Tracker(f"sqlite:///{db}", tmp_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import pytest
 import torch
@@ -58,6 +59,23 @@ def test_cli_applies_the_policy_unless_told(monkeypatch, threads_restored):
     assert _threads_after({}) == 2
     assert _threads_after({"LDSEG_THREADS": "3"}) == 3  # explicit wins
     assert _threads_after({"OMP_NUM_THREADS": "4"}) == 4  # the user's OpenMP setting is kept
+
+
+def test_before_torch_loads_the_count_goes_to_omp_num_threads(monkeypatch):
+    """Commands that never load torch do not pay for it: the count waits in OMP_NUM_THREADS."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delitem(sys.modules, "torch")
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(settings, "usable_cpus", lambda: 2)
+    settings.apply_torch_threads(None)
+    assert os.environ["OMP_NUM_THREADS"] == "1"
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(settings, "usable_cpus", lambda: 8)
+    settings.apply_torch_threads(None)
+    assert "OMP_NUM_THREADS" not in os.environ  # an idle larger machine: torch's default
+    settings.apply_torch_threads(2)
+    assert os.environ["OMP_NUM_THREADS"] == "2"
+    assert "torch" not in sys.modules
 
 
 def test_thread_policy_worker_times_ldseg(capsys, threads_restored):
