@@ -301,11 +301,11 @@ def _mount_subapps() -> None:
     from benchmarks.cli_plan import plan_cmd
 
     app.command("plan")(cli_errors(plan_cmd))
-    try:
-        from benchmarks.cli_harness import register_harness_commands
-    except ModuleNotFoundError:
-        return
+    from benchmarks.cli_harness import register_harness_commands
+    from benchmarks.cli_ui import ui_cmd
+
     register_harness_commands(app, cli_errors=cli_errors, progress=_progress)
+    app.command("ui")(cli_errors(ui_cmd))
 
 
 _mount_subapps()

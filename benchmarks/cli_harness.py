@@ -1,4 +1,4 @@
-"""The experiment commands of ``bench``: run, runtime, robustness, uncertainty, report, ui,
+"""The experiment commands of ``bench``: run, runtime, robustness, uncertainty, report,
 experiments. Thin: parse, call ``benchmarks.runner`` / ``reports.render``, draw Rich bars.
 
 Exit codes: 0 all children finished (or cached); 1 some child failed (the sweep still went on);
@@ -7,10 +7,6 @@ Exit codes: 0 all children finished (or cached); 1 some child failed (the sweep 
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import subprocess
-import sys
 import typing
 from pathlib import Path
 from typing import Annotated, Any
@@ -365,68 +361,6 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
         for e in EXPERIMENTS.values():
             table.add_row(e.name, e.paper, e.title)
         console.print(table)
-
-    @app.command("ui")
-    @cli_errors
-    def ui_cmd(
-        port: Annotated[int, typer.Option(min=1, max=65535, help="port (1..65535)")] = 5000,
-        host: Annotated[
-            str, typer.Option(help="interface (127.0.0.1 = this machine only)")
-        ] = "127.0.0.1",
-        tracking_uri: UriOpt = None,
-    ) -> None:
-        """Start the MLflow UI on the harness's store (Ctrl+C stops it)."""
-        from benchmarks.tracking import artifact_root, is_local, quiet_mlflow, resolve_uri
-
-        uri = resolve_uri(tracking_uri)
-        if not is_local(uri):
-            raise ConfigError(f"{uri} is already a tracking server; open it in a browser")
-        _check_port(host, port)
-        quiet_mlflow()
-        cmd = ui_command(uri, artifact_root(), host, port)
-        console.print(f"MLflow UI for {uri} at http://{host}:{port} (Ctrl+C to stop)")
-        proc = subprocess.Popen(cmd)
-        try:
-            rc = proc.wait()
-        except KeyboardInterrupt:
-            proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-            rc = 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        if rc:
-            raise typer.Exit(rc)
-
-
-def ui_command(uri: str, artifacts: str, host: str, port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        uri,
-        "--default-artifact-root",
-        artifacts,
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-
-
-def _check_port(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError as err:
-            raise ConfigError(
-                f"cannot listen on {host}:{port} ({err.strerror}); pick another --port"
-            ) from None
 
 
 def _hooks(bar):

@@ -40,6 +40,11 @@ RUN_NAME_TAG = "mlflow.runName"
 ROLE_TAG = "bench.role"  # "sweep" (parent) | "child"
 HOST_TAG, PID_TAG, PID_START_TAG = "bench.host", "bench.pid", "bench.pid_start"
 CLOSED_TAG = "bench.closed"  # why a run was ended by someone other than its owner
+# MLflow 3 opens an experiment in its GenAI ("Overview / Traces") mode unless this experiment tag
+# says otherwise; "custom_model_development" is what the UI's own "Machine learning" choice sets
+# (mlflow/server/js: ExperimentKind.CUSTOM_MODEL_DEVELOPMENT). Set on every experiment we create.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 # MLflow retries creating its SQLAlchemy engine 10 times with exponential back-off (~100 s in
 # all, "Operation will be retried in 12.7 seconds") and no setting controls it; a local sqlite
 # file that cannot be opened now will not open in a minute either: 3 tries, 0.4 s of sleep.
@@ -241,7 +246,11 @@ class Tracker:
                     location = None
                     if is_local(self.uri):  # never ./mlruns in whatever directory we run in
                         location = f"{artifact_root(self.out_root)}/{name}"
-                    return self.client.create_experiment(name, artifact_location=location)
+                    return self.client.create_experiment(
+                        name,
+                        artifact_location=location,
+                        tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
+                    )
         if exp is None:
             return None
         if exp.lifecycle_stage == "deleted":
