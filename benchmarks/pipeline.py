@@ -52,6 +52,8 @@ class Progress:
 
     on_step: Callable[[int, int, dict], None] | None = None  # (step, total, loss terms)
     on_eval: Callable[[int, int], None] | None = None  # (done, total) cases
+    # (step, metrics): loss terms, lr, grad norm, images/s, curve points (benchmarks.train_curves)
+    on_metrics: Callable[[int, dict[str, float]], None] | None = None
 
 
 def job_configs(spec: JobSpec, profile: Profile) -> dict[str, Any]:
@@ -208,6 +210,10 @@ def run_job(
     def on_step(step: int, terms: dict) -> None:
         if progress.on_step:
             progress.on_step(step, train_cfg.steps, terms)
+        if progress.on_metrics:
+            from benchmarks.train_curves import step_metrics
+
+            progress.on_metrics(step, step_metrics(trainer.state, step))
 
     trainer.fit(on_step=on_step, evaluate_curve=curve_point, stop_after=stop_after)
     if not trainer.finished:

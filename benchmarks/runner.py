@@ -55,6 +55,7 @@ from benchmarks.profiles import load_profile
 from benchmarks.settings import out_root as resolve_out_root
 from benchmarks.settings import require_writable, storage_error
 from benchmarks.tracking import ROLE_TAG, Tracker
+from benchmarks.train_curves import StepLogger, link_train_run, with_step_logger
 from benchmarks.trained import Cache, ChildContext, Hooks, stable_hash
 
 log = logging.getLogger(__name__)
@@ -433,6 +434,8 @@ def _execute(
     try:
         if describe_error is not None:
             raise describe_error
+    steps = StepLogger(tracker.client, run_id)  # the train job's per-step curves, batched
+    ctx = with_step_logger(ctx, steps)
         tracker.log(
             run_id, params={**flatten(config), **{f"setting.{k}": v for k, v in child.setting}}
         )
@@ -441,7 +444,9 @@ def _execute(
         for path, folder in out.artifacts:
             tracker.log_artifact(run_id, path, folder)
         seconds = time.perf_counter() - t0
+        steps.flush()
         tracker.log(run_id, metrics={"child_seconds": seconds})
+        link_train_run(tracker, run_id, exp_id, ctx.out_root, out.tags.get("train_hash"), steps)
         with deferred():
             tracker.end(run_id, "FINISHED")
             ended = True
@@ -451,6 +456,7 @@ def _execute(
                 _mark(tracker, run_id, "KILLED", {"error": f"interrupted ({err})"})
         raise
     except Exception as err:
+            steps.flush_quietly()
         seconds = time.perf_counter() - t0
         fault = err if isinstance(err, StoreError) else storage_error(err)
         message = _one_line(fault or err)
@@ -459,6 +465,8 @@ def _execute(
             _mark(
                 tracker,
                 run_id,
+        if fault is None:  # a full / read-only store takes no more writes
+            steps.flush_quietly()
                 "FAILED",
                 {"error": message[:5000], "error_type": type(fault or err).__name__},
                 traceback.format_exc(),

@@ -62,6 +62,8 @@ class TrainState:
     elapsed_s: float = 0.0
     curve: list[dict[str, float]] = field(default_factory=list)  # DSC vs minutes
     last_terms: dict[str, float] = field(default_factory=dict)
+    # of the last step: lr (the one it used), grad_norm (before clipping), images_per_s
+    last_stats: dict[str, float] = field(default_factory=dict)
 
 
 def step_seed(seed: int, step: int) -> int:
@@ -179,8 +181,13 @@ class Trainer:
             )
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        lr = float(self.opt.param_groups[0]["lr"])
         if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.method.parameters(), cfg.grad_clip)
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.method.parameters(), cfg.grad_clip)
+        else:
+            grads = [p.grad for p in self.method.parameters() if p.grad is not None]
+            grad_norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
+        self.state.last_stats = {"lr": lr, "grad_norm": float(grad_norm)}
         self.opt.step()
         self.sched.step()
         if self.ema is not None:
@@ -201,7 +208,9 @@ class Trainer:
             step = self.state.step + 1
             t0 = time.perf_counter()
             self.state.last_terms = self.train_step(step)
-            self.state.elapsed_s += time.perf_counter() - t0
+            seconds = time.perf_counter() - t0
+            self.state.elapsed_s += seconds
+            self.state.last_stats["images_per_s"] = cfg.batch_size / max(seconds, 1e-9)
             self.state.step = step
             if (
                 evaluate_curve

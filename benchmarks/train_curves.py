@@ -1,0 +1,143 @@
+"""Training curves in MLflow: every step of a train job, logged on the run that trains it.
+
+Per step: the loss and each loss term (``train/loss``, ``train/<term>``), the learning rate the
+step used (``train/lr``), the gradient norm before clipping (``train/grad_norm``) and the
+throughput (``train/images_per_s``); every ``curve_every`` steps the curve point of
+``benchmarks.pipeline`` (``curve/test_dsc``, ``curve/test_iou``: the DSC-vs-time curve, scored
+on the test split as the paper's Fig. 7 does). All with ``step=``, so the MLflow UI draws lines.
+
+Logging is batched: :class:`StepLogger` buffers the points and writes them with one
+``MlflowClient.log_batch`` every :data:`LOG_EVERY` steps (and at the end), not one store write
+per metric per step.
+
+A train job is shared by every child that needs it (``benchmarks.trained``); only the child that
+trains it has its steps. :func:`link_train_run` records that run in the job directory
+(``mlflow_run.json``) and tags every later child that reuses the job with ``bench.train_run``
+and a link in its description.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+LOG_EVERY = 50  # steps per log_batch call
+MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+TRAIN_RUN_TAG = "bench.train_run"  # the run that holds a reused train job's curves
+NOTE_TAG = "mlflow.note.content"  # the run's description (Markdown) in the MLflow UI
+LINK_FILE = "mlflow_run.json"
+
+
+def step_metrics(state: Any, step: int) -> dict[str, float]:
+    """The metrics of step ``step`` from a ``benchmarks.train.TrainState``."""
+    out = {f"train/{k}": float(v) for k, v in state.last_terms.items()}
+    out.update({f"train/{k}": float(v) for k, v in getattr(state, "last_stats", {}).items()})
+    if state.curve and state.curve[-1].get("step") == step:
+        point = state.curve[-1]
+        out.update({f"curve/test_{k}": float(v) for k, v in point.items() if k in ("dsc", "iou")})
+    return out
+
+
+class StepLogger:
+    """Buffers per-step metrics of one run and writes them in batches (``log_batch``)."""
+
+    def __init__(self, client, run_id: str, every: int = LOG_EVERY) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.every = max(1, every)
+        self.buffer: list = []
+        self.first_step: int | None = None
+        self.last_step: int | None = None
+
+    @property
+    def logged(self) -> bool:
+        return self.first_step is not None
+
+    def __call__(self, step: int, metrics: dict[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        for key, value in metrics.items():
+            if isinstance(value, int | float) and math.isfinite(value):
+                self.buffer.append(Metric(key, float(value), now, step))
+        if self.first_step is None:
+            self.first_step = step
+        self.last_step = step
+        if step % self.every == 0 or len(self.buffer) >= MAX_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        while self.buffer:
+            chunk, self.buffer = self.buffer[:MAX_BATCH], self.buffer[MAX_BATCH:]
+            self.client.log_batch(self.run_id, metrics=chunk)
+
+    def flush_quietly(self) -> None:
+        """Flush while a run is already failing: a store error here must not hide that one."""
+        try:
+            self.flush()
+        except Exception as err:  # noqa: BLE001 - best effort
+            log.warning("could not log the last training steps of %s: %s", self.run_id, err)
+            self.buffer = []
+
+
+def with_step_logger(ctx: Any, logger: StepLogger) -> Any:
+    """``ctx`` (a ``ChildContext``) whose train-job progress also feeds ``logger``."""
+    from benchmarks.pipeline import Progress
+    from benchmarks.trained import Hooks
+
+    hooks = ctx.hooks or Hooks()
+    train = hooks.train or Progress()
+    return replace(ctx, hooks=replace(hooks, train=replace(train, on_metrics=logger)))
+
+
+def link_train_run(
+    tracker: Any,
+    run_id: str,
+    experiment_id: str,
+    out_root: Path | str,
+    train_hash: str | None,
+    logger: StepLogger,
+) -> None:
+    """After a child ran: record it as the run holding the job's curves (it trained steps), or
+    tag it with the run that does (it reused a job trained by another child)."""
+    if not train_hash:
+        return
+    link = Path(out_root) / "jobs" / train_hash / LINK_FILE
+    if logger.logged:
+        record = {
+            "run_id": run_id,
+            "experiment_id": experiment_id,
+            "tracking_uri": tracker.uri,
+            "steps": [logger.first_step, logger.last_step],
+        }
+        try:
+            link.write_text(json.dumps(record, indent=2))
+        except OSError as err:  # the curves are logged; only the link for later reusers is lost
+            log.warning("could not write %s: %s", link, err)
+        tracker.log(run_id, tags={TRAIN_RUN_TAG: run_id})
+        return
+    try:
+        record = json.loads(link.read_text())
+    except (OSError, ValueError):
+        return  # trained before curves were logged, or in another output root
+    if record.get("tracking_uri") != tracker.uri or record.get("run_id") == run_id:
+        return
+    other, exp = record["run_id"], record.get("experiment_id", experiment_id)
+    tracker.log(
+        run_id,
+        tags={
+            TRAIN_RUN_TAG: other,
+            NOTE_TAG: (
+                "This run reused a trained model; its training curves (loss, loss terms, LR, "
+                f"gradient norm, images/s, test DSC) are on [run {other}]"
+                f"(#/experiments/{exp}/runs/{other})."
+            ),
+        },
+    )
