@@ -171,6 +171,10 @@ def prepare(name: str, options: RunOptions) -> tuple[Plan, Any]:
     profile = load_profile(options.profile)
     settings = settings_for(profile, **options.settings)
     sweep_plan = plan(exp, settings, options.methods, options.seeds)
+    if exp.kind == "runtime":  # sizes a method cannot take become skipped cells
+        from benchmarks.runtime import drop_unfit_sizes
+
+        sweep_plan = drop_unfit_sizes(sweep_plan, profile)
     _check_data_root(sweep_plan, options.data_root)
     _check_store(options)
     return sweep_plan, profile
@@ -430,43 +434,43 @@ def _execute(
     }
     run_id = tracker.start_run(exp_id, child.run_name, tags, parent_id=parent_id)
     deferred = signals.deferred if signals is not None else contextlib.nullcontext
+    steps = StepLogger(tracker.client, run_id)  # the train job's per-step curves, batched
+    ctx = with_step_logger(ctx, steps)
     ended = False  # a signal deferred while ending the run must not turn FINISHED into KILLED
     try:
         if describe_error is not None:
             raise describe_error
-    steps = StepLogger(tracker.client, run_id)  # the train job's per-step curves, batched
-    ctx = with_step_logger(ctx, steps)
         tracker.log(
             run_id, params={**flatten(config), **{f"setting.{k}": v for k, v in child.setting}}
         )
         out = run_fn(child, ctx)
+        steps.flush()
         tracker.log(run_id, metrics=out.metrics, tags=out.tags, params=out.params)
+        link_train_run(tracker, run_id, exp_id, ctx.out_root, out.tags.get("train_hash"), steps)
         for path, folder in out.artifacts:
             tracker.log_artifact(run_id, path, folder)
         seconds = time.perf_counter() - t0
-        steps.flush()
         tracker.log(run_id, metrics={"child_seconds": seconds})
-        link_train_run(tracker, run_id, exp_id, ctx.out_root, out.tags.get("train_hash"), steps)
         with deferred():
             tracker.end(run_id, "FINISHED")
             ended = True
     except KeyboardInterrupt as err:
         if not ended:
+            steps.flush_quietly()
             with deferred():
                 _mark(tracker, run_id, "KILLED", {"error": f"interrupted ({err})"})
         raise
     except Exception as err:
-            steps.flush_quietly()
         seconds = time.perf_counter() - t0
         fault = err if isinstance(err, StoreError) else storage_error(err)
         message = _one_line(fault or err)
         log.error("%s failed: %s: %s", child.run_name, type(err).__name__, message)
+        if fault is None:  # a full / read-only store takes no more writes
+            steps.flush_quietly()
         with deferred():
             _mark(
                 tracker,
                 run_id,
-        if fault is None:  # a full / read-only store takes no more writes
-            steps.flush_quietly()
                 "FAILED",
                 {"error": message[:5000], "error_type": type(fault or err).__name__},
                 traceback.format_exc(),

@@ -33,10 +33,9 @@ def _method_config(method: str, dataset: str, size: tuple[int, ...], profile):
     return info, mcfg
 
 
-def check_sizes(sweep_plan, profile) -> None:
-    """Refuse, before anything runs, an image size (``--sizes`` / ``runtime_sizes``) that a
-    planned method cannot take (e.g. a side that the encoders' and the denoiser's
-    downsamplings do not divide), naming the nearest sizes every planned method takes.
+def size_problems(sweep_plan, profile) -> dict[tuple[str, int], str]:
+    """(method, side) -> why that method cannot take that image size (``--sizes`` /
+    ``runtime_sizes``; e.g. a side its downsamplings or Swin windows do not divide).
 
     Each method is built once, untrained, and its ``check_size`` hook is asked about a
     zero-sized batch (only the shape is looked at); methods that pad their input have no hook.
@@ -44,30 +43,85 @@ def check_sizes(sweep_plan, profile) -> None:
     from benchmarks.data import get_info
 
     children = [c for c in sweep_plan.children if "size" in c.settings]
-    checks = []
+    problems: dict[tuple[str, int], str] = {}
     for method, dataset in dict.fromkeys((c.method, c.dataset) for c in children):
-        size = (int(children[0].settings["size"]),) * get_info(dataset).spatial_dims
+        dims = get_info(dataset).spatial_dims
+        size = (int(children[0].settings["size"]),) * dims
         info, mcfg = _method_config(method, dataset, size, profile)
         check = getattr(build_method(method, mcfg, info), "check_size", None)
-        if check is not None:
-            checks.append((method, check, info.spatial_dims))
-
-    def problem(side: int) -> str | None:
-        for method, check, dims in checks:
+        if check is None:
+            continue
+        for side in sorted({int(c.settings["size"]) for c in children if c.method == method}):
             try:
                 check(torch.empty(0, 1, *(side,) * dims))
             except ValueError as err:
-                return f"{method}: {err}"
-        return None
+                problems[method, side] = str(err)
+    return problems
 
+
+def drop_unfit_sizes(sweep_plan, profile):
+    """The plan without the (method, size) cells a method cannot take — they become skipped
+    cells with the reason, as a 2D-only method on a 3D dataset does. A size that *no* planned
+    method can take is refused before anything runs, naming the nearest sizes that fit."""
+    from dataclasses import replace as dc_replace
+
+    from benchmarks.experiments import Skip
+
+    problems = size_problems(sweep_plan, profile)
+    if not problems:
+        return sweep_plan
+    children = [c for c in sweep_plan.children if "size" in c.settings]
+    methods = sorted({c.method for c in children})
     for side in sorted({int(c.settings["size"]) for c in children}):
-        why = problem(side)
-        if why is None:
-            continue
-        below = next((s for s in range(side - 1, 0, -1) if problem(s) is None), None)
-        above = next((s for s in range(side + 1, 16 * side + 1024) if problem(s) is None), None)
-        fits = " or ".join(str(s) for s in (below, above) if s is not None)
-        raise ConfigError(f"image size {side} (--sizes / runtime_sizes): {why}; use {fits}")
+        if all((m, side) in problems for m in methods):
+            raise ConfigError(
+                f"image size {side} (--sizes / runtime_sizes): no planned method takes it "
+                f"({methods[0]}: {problems[methods[0], side]}); use {_nearest_fits(side, sweep_plan, profile)}"
+            )
+    keep = tuple(
+        c
+        for c in sweep_plan.children
+        if "size" not in c.settings or (c.method, int(c.settings["size"])) not in problems
+    )
+    skipped = tuple(
+        Skip(m, sweep_plan.settings.runtime_dataset, f"n/a at {side} px: {why}")
+        for (m, side), why in sorted(problems.items())
+    )
+    return dc_replace(sweep_plan, children=keep, skipped=tuple(sweep_plan.skipped) + skipped)
+
+
+def _nearest_fits(side: int, sweep_plan, profile) -> str:
+    from benchmarks.data import get_info
+
+    children = [c for c in sweep_plan.children if "size" in c.settings]
+    dataset = children[0].dataset
+    dims = get_info(dataset).spatial_dims
+    checks = []
+    for method in sorted({c.method for c in children}):
+        info, mcfg = _method_config(method, dataset, (side,) * dims, profile)
+        check = getattr(build_method(method, mcfg, info), "check_size", None)
+        if check is None:
+            return str(side)
+        checks.append(check)
+
+    def fits(n: int) -> bool:
+        for check in checks:
+            try:
+                check(torch.empty(0, 1, *(n,) * dims))
+                return True
+            except ValueError:
+                continue
+        return False
+
+    below = next((n for n in range(side - 1, 0, -1) if fits(n)), None)
+    above = next((n for n in range(side + 1, 16 * side + 1024) if fits(n)), None)
+    return " or ".join(str(n) for n in (below, above) if n is not None)
+
+
+def check_sizes(sweep_plan, profile) -> None:
+    """Refuse, before anything runs, a size no planned method can take (see
+    :func:`drop_unfit_sizes`, which the runner applies when it plans)."""
+    drop_unfit_sizes(sweep_plan, profile)
 
 
 def _size(child: Child, ctx: ChildContext) -> tuple[int, ...]:
