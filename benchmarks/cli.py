@@ -15,7 +15,10 @@ from rich.table import Table
 
 from benchmarks.errors import BenchError, ConfigError
 from benchmarks.validate_args import (
+    DEFAULT_PROFILE,
     LABEL_SUFFIXES_2D,
+    PROFILE_HELP,
+    SAMPLING_STEPS_HELP,
     SD_SUFFIXES_2D,
     SEED_MAX,
     Device,
@@ -23,6 +26,7 @@ from benchmarks.validate_args import (
     check_device,
     check_output_dir,
     check_output_file,
+    resolve_sampling_steps,
     same_file,
     value,
 )
@@ -113,8 +117,16 @@ def methods_cmd() -> None:
 
 SeedOpt = Annotated[int, typer.Option(min=0, max=SEED_MAX, help="seed (0..2**32-1)")]
 DeviceOpt = Annotated[Device, typer.Option(help="cpu | cuda")]
-StepsOpt = Annotated[int | None, typer.Option(min=1, help="sampling steps K (1..T)")]
+StepsOpt = Annotated[int | None, typer.Option("--sampling-steps", min=1, help=SAMPLING_STEPS_HELP)]
+OldStepsOpt = Annotated[  # deprecated alias of --sampling-steps (one release)
+    int | None, typer.Option("--steps", min=1, hidden=True, help="deprecated: --sampling-steps")
+]
+ProfileOpt = Annotated[str, typer.Option(help=PROFILE_HELP)]
 SamplerOpt = Annotated[SamplerName | None, typer.Option(help="the sampler")]
+
+
+def _warn(message: str) -> None:
+    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("train")
@@ -122,7 +134,7 @@ SamplerOpt = Annotated[SamplerName | None, typer.Option(help="the sampler")]
 def train_cmd(
     method: Annotated[str, typer.Argument(help="method name (see `bench methods`)")],
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="dataset name")] = "glas",
-    profile: Annotated[str, typer.Option(help="smoke | quick | paper | path.toml")] = "quick",
+    profile: ProfileOpt = DEFAULT_PROFILE,
     seed: SeedOpt = 0,
     out: Annotated[
         Path | None,
@@ -134,9 +146,8 @@ def train_cmd(
         str | None, typer.Option(help="H,W or D,H,W: override the profile's image size")
     ] = None,
     device: DeviceOpt = Device.cpu,
-    steps: Annotated[
-        int | None, typer.Option(min=1, help="override the sampler's K at test (1..T)")
-    ] = None,
+    sampling_steps: StepsOpt = None,
+    steps: OldStepsOpt = None,
 ) -> None:
     """Train METHOD on a dataset under a profile, then report test metrics.
 
@@ -151,6 +162,7 @@ def train_cmd(
     from benchmarks.settings import out_root
     from benchmarks.trained import train_hash
 
+    steps = resolve_sampling_steps(sampling_steps, steps, warn=_warn)
     device = check_device(device)
     if out is not None:
         check_output_dir(out, "--out")
@@ -213,7 +225,8 @@ def predict_cmd(
     out: Annotated[
         Path, typer.Option(help="output label map (.png/.bmp/.tif, or .nii.gz; 3D: .nii.gz)")
     ],
-    steps: StepsOpt = None,
+    sampling_steps: StepsOpt = None,
+    steps: OldStepsOpt = None,
     samples: Annotated[int, typer.Option(min=1, help="samples per image (N > 1: mean + SD)")] = 1,
     sampler: SamplerOpt = None,
     uncertainty: Annotated[
@@ -225,6 +238,7 @@ def predict_cmd(
     """Segment one image with a trained checkpoint."""
     from benchmarks.predict import predict_file
 
+    steps = resolve_sampling_steps(sampling_steps, steps, warn=_warn)
     device = check_device(device)
     check_output_file(out, "--out", LABEL_SUFFIXES_2D)
     if uncertainty is not None:
@@ -249,7 +263,8 @@ def predict_cmd(
 @cli_errors
 def evaluate_cmd(
     checkpoint: Annotated[Path, typer.Option(help="checkpoint.pt of a trained run")],
-    steps: StepsOpt = None,
+    sampling_steps: StepsOpt = None,
+    steps: OldStepsOpt = None,
     sampler: SamplerOpt = None,
     samples: Annotated[
         int | None, typer.Option(min=1, help="samples per image (mean fused)")
@@ -264,6 +279,7 @@ def evaluate_cmd(
     """Re-score a trained checkpoint on its own test split with any sampler settings."""
     from benchmarks.pipeline import evaluate_checkpoint
 
+    steps = resolve_sampling_steps(sampling_steps, steps, warn=_warn)
     device = check_device(device)
     if csv is not None:
         check_output_file(csv, "--csv", (".csv",))

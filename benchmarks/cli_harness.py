@@ -16,12 +16,23 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.errors import BenchError, ConfigError
-from benchmarks.validate_args import Device, check_device
+from benchmarks.validate_args import (
+    DEFAULT_PROFILE,
+    PROFILE_HELP,
+    Device,
+    check_device,
+    resolve_sampling_steps,
+)
 
 console = Console()
 err_console = Console(stderr=True)
 
-ProfileOpt = Annotated[str, typer.Option(help="smoke | quick | paper | path.toml")]
+
+def _warn(message: str) -> None:
+    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+ProfileOpt = Annotated[str, typer.Option(help=PROFILE_HELP)]
 SeedsOpt = Annotated[str | None, typer.Option(help="comma-separated seeds, e.g. 0,1,2")]
 MethodsOpt = Annotated[str | None, typer.Option(help="comma-separated subset of the methods")]
 DeviceOpt = Annotated[Device, typer.Option(help="cpu | cuda (cuda needs a GPU)")]
@@ -181,7 +192,7 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
     @cli_errors
     def run_cmd(
         name: Annotated[str, typer.Argument(help="experiment (see `bench experiments`)")],
-        profile: ProfileOpt = "smoke",
+        profile: ProfileOpt = DEFAULT_PROFILE,
         seeds: SeedsOpt = None,
         methods: MethodsOpt = None,
         device: DeviceOpt = Device.cpu,
@@ -209,12 +220,16 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
     @cli_errors
     def runtime_cmd(
         sizes: Annotated[str | None, typer.Option(help="image sizes, e.g. 64,128,256,512")] = None,
-        steps: Annotated[
-            int | None, typer.Option(min=1, help="sampling steps K for every method")
+        sampling_steps: Annotated[
+            int | None,
+            typer.Option("--sampling-steps", min=1, help="sampling steps K for every method"),
+        ] = None,
+        steps: Annotated[  # deprecated alias of --sampling-steps (one release)
+            int | None, typer.Option("--steps", min=1, hidden=True, help="deprecated")
         ] = None,
         repeats: Annotated[int | None, typer.Option(min=1, help="timed repeats (median)")] = None,
         warmup: Annotated[int | None, typer.Option(min=0, help="untimed warm-up calls")] = None,
-        profile: ProfileOpt = "smoke",
+        profile: ProfileOpt = DEFAULT_PROFILE,
         methods: MethodsOpt = None,
         device: DeviceOpt = Device.cpu,
         force: ForceOpt = False,
@@ -234,7 +249,7 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
             report_dir=report_dir,
             settings={
                 "runtime_sizes": _csv(sizes, _setting_item("runtime_sizes"), "--sizes", "size"),
-                "runtime_steps": steps,
+                "runtime_steps": resolve_sampling_steps(sampling_steps, steps, warn=_warn),
                 "timing_repeats": repeats,
                 "timing_warmup": warmup,
             },
@@ -249,7 +264,7 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
         ] = None,
         sigmas: Annotated[str | None, typer.Option(help="noise SDs, e.g. 0,0.05,0.1")] = None,
         datasets: Annotated[str | None, typer.Option(help="datasets (default: profile's)")] = None,
-        profile: ProfileOpt = "smoke",
+        profile: ProfileOpt = DEFAULT_PROFILE,
         seeds: SeedsOpt = None,
         methods: MethodsOpt = None,
         device: DeviceOpt = Device.cpu,
@@ -285,7 +300,7 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
             int | None, typer.Option(min=2, help="samples N per image (an SD needs 2)")
         ] = None,
         cases: Annotated[int | None, typer.Option(min=1, help="test cases per dataset")] = None,
-        profile: ProfileOpt = "smoke",
+        profile: ProfileOpt = DEFAULT_PROFILE,
         seeds: SeedsOpt = None,
         device: DeviceOpt = Device.cpu,
         force: ForceOpt = False,

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.validate_args import DEFAULT_PROFILE, PROFILE_HELP
+
 console = Console()
 
 
@@ -21,7 +23,7 @@ def _si(n: float, unit: str = "") -> str:
 
 def plan_cmd(
     experiment: Annotated[str, typer.Argument(help="experiment name (see `bench experiments`)")],
-    profile: Annotated[str, typer.Option(help="smoke | quick | paper | path.toml")] = "paper",
+    profile: Annotated[str, typer.Option(help=PROFILE_HELP)] = DEFAULT_PROFILE,
     methods: Annotated[str | None, typer.Option(help="comma-separated subset")] = None,
     seeds: Annotated[str | None, typer.Option(help="comma-separated seeds")] = None,
     tflops: Annotated[

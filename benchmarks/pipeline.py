@@ -90,7 +90,7 @@ def check_job(
     info, mcfg = cfgs.pop("_objects")
     eval_cfg = profile.eval_config(spec.method, **(eval_overrides or {}))
     T = getattr(getattr(mcfg, "schedule", None), "num_train_timesteps", None)
-    source = f"profile {profile.name!r} eval settings (with --steps if given)"
+    source = f"profile {profile.name!r} eval settings (with --sampling-steps if given)"
     check_eval_config(spec.method, eval_cfg, T, source=source)
     return cfgs, info, mcfg, eval_cfg
 

@@ -109,3 +109,24 @@ def _writable(folder: Path) -> bool:
             return True
     except OSError:
         return False
+
+
+# One default profile for every command: ``smoke`` runs in minutes on a CPU and is what the
+# README's first command runs; ``quick`` and ``paper`` are budgets for a GPU, chosen on purpose.
+DEFAULT_PROFILE = "smoke"
+PROFILE_HELP = (
+    "smoke | quick | paper | path.toml (default smoke: minutes on a CPU; quick and paper "
+    "are GPU budgets)"
+)
+SAMPLING_STEPS_HELP = "sampling steps K at test time (1..T of the method's schedule)"
+
+
+def resolve_sampling_steps(new: int | None, old: int | None, *, warn) -> int | None:
+    """``--sampling-steps`` with its deprecated alias ``--steps`` (kept for one release: it set
+    K, not training steps); ``warn`` prints the one-line deprecation warning."""
+    if old is None:
+        return new
+    warn("warning: --steps is deprecated (it sets the sampling steps K); use --sampling-steps")
+    if new is not None and new != old:
+        raise ConfigError(f"--steps {old} and --sampling-steps {new} disagree; give one")
+    return old
