@@ -75,8 +75,15 @@ def ui_cmd(
 
 
 def runs_url(base: str, experiment_id: str) -> str:
-    """The runs table of an experiment, opened with the benchmark's column set."""
-    return f"{base}/#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_KEY}"
+    """The runs table of an experiment, in the model-training view, with the benchmark's columns.
+
+    MLflow 3.17's UI picks GenAI or model-training navigation from the ``workflowType`` URL
+    parameter, else from the browser's last choice (default GenAI); earlier 3.x releases read the
+    experiment-kind tag. The URL carries the first; every experiment carries the second."""
+    return (
+        f"{base}/#/experiments/{experiment_id}/runs"
+        f"?workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
+    )
 
 
 def ui_command(uri: str, artifacts: str, host: str, port: int) -> list[str]:
@@ -140,7 +147,8 @@ def prepare_experiments(uri: str) -> list[tuple[str, str]]:
     return out
 
 
-def metric_keys(client, experiment_id: str, max_runs: int = 200) -> set[str]:
+def metric_keys(client, experiment_id: str, max_runs: int = 500) -> set[str]:
+    """The metric keys of the newest runs."""
     keys: set[str] = set()
     for run in client.search_runs([experiment_id], max_results=max_runs):
         keys.update(run.data.metrics)
@@ -149,8 +157,8 @@ def metric_keys(client, experiment_id: str, max_runs: int = 200) -> set[str]:
 
 def default_view(metric_keys: set[str]) -> dict:
     """The runs table's state: method, dataset and seed (tags), DSC, IoU, HD95 per class and the
-    sampling steps K (metrics), newest runs first, sweeps expanded. Column ids are MLflow's
-    ``<kind>.`<name>``` form."""
+    sampling steps K (metrics), newest runs first. Column ids are MLflow's ``<kind>.`<name>```
+    form. (Which sweeps are expanded is not part of a shared view: MLflow drops it.)"""
     metrics = ["dsc", "iou"]
     metrics += sorted(k for k in metric_keys if k.startswith("hd95_") and "native" not in k)
     metrics += ["num_inference_steps"]

@@ -91,7 +91,8 @@ def test_sigterm_stops_the_whole_server_and_frees_the_port(tmp_path):
         rc = proc.wait(timeout=30)
         text = proc.stdout.read().decode(errors="replace")
         assert rc == 0, text[-2000:]
-        assert f"#/experiments/{exp['experiment_id']}/runs?viewStateShareKey={VIEW_KEY}" in text
+        assert f"#/experiments/{exp['experiment_id']}/runs?workflowType=machine_learning" in text
+        assert f"viewStateShareKey={VIEW_KEY}" in text
         survivors = [pid for pid in server if running(pid)]
         assert not survivors, f"left running after SIGTERM: {survivors}"
         assert port_free(port), f"port {port} still taken after bench ui stopped"
