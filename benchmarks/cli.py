@@ -160,7 +160,7 @@ def train_cmd(
     from benchmarks.pipeline import Progress as Hooks
     from benchmarks.profiles import load_profile, parse_size
     from benchmarks.settings import out_root
-    from benchmarks.trained import train_hash
+    from benchmarks.trained import job_lock, train_hash
 
     steps = resolve_sampling_steps(sampling_steps, steps, warn=_warn)
     device = check_device(device)
@@ -183,7 +183,8 @@ def train_cmd(
     if out is None:
         h = train_hash(spec, prof)
         out = under(out_root(), "train", f"{method}-{dataset}-{prof.name}-s{seed}-{h}")
-    with _progress() as bar:
+    # two `bench train` into one run directory: the second waits, then resumes or re-scores
+    with job_lock(Path(out)), _progress() as bar:
         task = bar.add_task(f"train {method}", total=None, info="")
         ev = bar.add_task("evaluate", total=None, info="", visible=False)
 

@@ -133,3 +133,30 @@ def test_methods_lists_every_method():
     assert res.exit_code == 0
     for name in ("ldseg", "unet", "nnunet", "medsegdiff", "sdfddpm", "ldseg-ld-id"):
         assert name in res.output
+
+
+def test_train_holds_the_run_directory_lock_while_it_works(tmp_path, monkeypatch):
+    """`bench train --out DIR` holds DIR.lock for the whole job, so a second `bench train` into
+    DIR (another process) waits for it instead of writing the same checkpoint."""
+    from filelock import FileLock, Timeout
+
+    import benchmarks.pipeline as pipeline
+
+    out = tmp_path / "run"
+    seen = {}
+    real = pipeline.run_job
+
+    def probing_run_job(*args, **kwargs):
+        try:  # what a second process would do: its own lock object on the same file
+            FileLock(str(tmp_path / "run.lock"), is_singleton=False).acquire(timeout=0)
+            seen["held"] = False
+        except Timeout:
+            seen["held"] = True
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "run_job", probing_run_job)
+    args = ["train", "unet", "--dataset", "synth2d", "--profile", "smoke", "--out", str(out)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert seen == {"held": True}
+    FileLock(str(tmp_path / "run.lock"), is_singleton=False).acquire(timeout=0)  # released
