@@ -170,7 +170,7 @@ def test_runtime_smoke(env):
         "runtime",
         "--sizes",
         "64,128",
-        "--steps",
+        "--sampling-steps",
         "2",
         "--repeats",
         "1",

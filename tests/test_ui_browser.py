@@ -160,7 +160,9 @@ def test_runs_table_lists_the_child_with_its_dsc(store, ui, page, tmp_path):
 def test_child_page_draws_a_loss_curve(store, ui, page, tmp_path):
     _, res = store
     run_id = res.results[0].run_id
-    page.goto(f"{ui}/#/experiments/{res.experiment_id}/runs/{run_id}/model-metrics")
+    page.goto(
+        f"{ui}/#/experiments/{res.experiment_id}/runs/{run_id}/model-metrics?workflowType=machine_learning"
+    )
     page.get_by_text("train/loss").first.wait_for(timeout=60_000)
     # a line chart: plotly draws each trace as an SVG path; more than one point = an "L" segment
     paths = page.locator(".js-line, .scatterlayer .trace path")
@@ -172,7 +174,9 @@ def test_child_page_draws_a_loss_curve(store, ui, page, tmp_path):
 def test_qualitative_figure_renders(store, ui, page, tmp_path):
     _, res = store
     run_id = res.results[0].run_id
-    page.goto(f"{ui}/#/experiments/{res.experiment_id}/runs/{run_id}/artifacts/figures")
+    page.goto(
+        f"{ui}/#/experiments/{res.experiment_id}/runs/{run_id}/artifacts/figures?workflowType=machine_learning"
+    )
     page.get_by_text(".jpg").first.click(timeout=60_000)
     img = page.locator("img[alt='figures/qualitative.jpg']").first  # the artifact preview
     img.wait_for(timeout=60_000)
