@@ -201,8 +201,23 @@ def register_harness_commands(app: typer.Typer, *, cli_errors, progress) -> None
         data_root: DataRootOpt = None,
         report_dir: ReportDirOpt = None,
         set_: SetOpt = None,
+        system_metrics: Annotated[
+            bool,
+            typer.Option(
+                "--system-metrics",
+                help="also log MLflow's system metrics (CPU, RAM, disk, GPU) on every child "
+                "(needs psutil: the [system-metrics] extra; or set LDSEG_SYSTEM_METRICS=1)",
+            ),
+        ] = False,
     ) -> None:
         """Run an experiment sweep (cached by config hash) and render its report."""
+        if system_metrics:
+            import os
+
+            from benchmarks.train_curves import SYSTEM_METRICS_ENV, check_system_metrics
+
+            check_system_metrics()
+            os.environ[SYSTEM_METRICS_ENV] = "1"
         sweep(
             name,
             profile=profile,

@@ -55,7 +55,12 @@ from benchmarks.profiles import load_profile
 from benchmarks.settings import out_root as resolve_out_root
 from benchmarks.settings import require_writable, storage_error
 from benchmarks.tracking import ROLE_TAG, Tracker
-from benchmarks.train_curves import StepLogger, link_train_run, with_step_logger
+from benchmarks.train_curves import (
+    StepLogger,
+    link_train_run,
+    system_metrics,
+    with_step_logger,
+)
 from benchmarks.trained import Cache, ChildContext, Hooks, stable_hash
 
 log = logging.getLogger(__name__)
@@ -443,7 +448,8 @@ def _execute(
         tracker.log(
             run_id, params={**flatten(config), **{f"setting.{k}": v for k, v in child.setting}}
         )
-        out = run_fn(child, ctx)
+        with system_metrics(tracker.uri, run_id):  # only with --system-metrics
+            out = run_fn(child, ctx)
         steps.flush()
         tracker.log(run_id, metrics=out.metrics, tags=out.tags, params=out.params)
         link_train_run(tracker, run_id, exp_id, ctx.out_root, out.tags.get("train_hash"), steps)

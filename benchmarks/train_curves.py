@@ -14,17 +14,26 @@ A train job is shared by every child that needs it (``benchmarks.trained``); onl
 trains it has its steps. :func:`link_train_run` records that run in the job directory
 (``mlflow_run.json``) and tags every later child that reuses the job with ``bench.train_run``
 and a link in its description.
+
+Optional: MLflow's system metrics (CPU, memory, disk, network, GPU) on every child run, behind
+``bench run --system-metrics`` / ``$LDSEG_SYSTEM_METRICS`` (:func:`system_metrics`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import logging
 import math
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from benchmarks.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -141,3 +150,37 @@ def link_train_run(
             ),
         },
     )
+
+
+SYSTEM_METRICS_ENV = "LDSEG_SYSTEM_METRICS"  # "1": CPU / RAM / disk / GPU of every child run
+
+
+def system_metrics_enabled() -> bool:
+    return os.environ.get(SYSTEM_METRICS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def check_system_metrics() -> None:
+    """MLflow samples system metrics with psutil (and pynvml for GPUs), optional here."""
+    if importlib.util.find_spec("psutil") is None:
+        raise ConfigError(
+            "--system-metrics needs psutil; install it with pip install -e '.[system-metrics]'"
+        )
+
+
+@contextlib.contextmanager
+def system_metrics(tracking_uri: str, run_id: str) -> Iterator[None]:
+    """While a child runs: MLflow's system-metrics monitor on its run (``system/...`` metrics
+    every ``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`` seconds, default 10), when
+    ``$LDSEG_SYSTEM_METRICS`` is on (``bench run --system-metrics``)."""
+    if not system_metrics_enabled():
+        yield
+        return
+    check_system_metrics()
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(run_id, tracking_uri=tracking_uri)
+    monitor.start()
+    try:
+        yield
+    finally:
+        monitor.finish()

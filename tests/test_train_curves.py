@@ -5,6 +5,7 @@ links to that run. Tiny fake method on ``synth2d`` (smoke profile: 30 steps)."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,3 +134,20 @@ def test_step_metrics_and_trainer_stats():
     state = TrainState(step=2, curve=[{"step": 2, "minutes": 0.1, "dsc": 0.5, "iou": 0.25}])
     assert step_metrics(state, 2)["curve/test_dsc"] == 0.5
     assert "curve/test_dsc" not in step_metrics(state, 3)
+
+
+def test_system_metrics_are_logged_only_when_asked(tmp_path, monkeypatch):
+    from benchmarks.train_curves import SYSTEM_METRICS_ENV, system_metrics
+
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", tmp_path)
+    exp = tracker.experiment_id("sysmetrics")
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    runs = {}
+    for on in (False, True):
+        monkeypatch.setenv(SYSTEM_METRICS_ENV, "1" if on else "0")
+        runs[on] = tracker.start_run(exp, f"on={on}", {})
+        with system_metrics(tracker.uri, runs[on]):
+            time.sleep(1.5)
+    keys = {on: set(tracker.client.get_run(r).data.metrics) for on, r in runs.items()}
+    assert not any(k.startswith("system/") for k in keys[False])
+    assert "system/cpu_utilization_percentage" in keys[True], keys[True]
