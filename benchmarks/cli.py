@@ -321,7 +321,7 @@ def _mount_subapps() -> None:
     from benchmarks.cli_harness import register_harness_commands
     from benchmarks.cli_ui import ui_cmd
 
-    register_harness_commands(app, cli_errors=cli_errors, progress=_progress)
+    register_harness_commands(app, cli_errors=cli_errors)
     app.command("ui")(cli_errors(ui_cmd))
 
 
