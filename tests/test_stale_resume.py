@@ -51,7 +51,8 @@ def same_weights(a: Path, b: Path) -> bool:
 
 
 def run_dirs(env) -> set[Path]:
-    return set((Path(env["LDSEG_OUT"]) / "train").iterdir())
+    # run directories only (bench train also keeps a <dir>.lock file beside each)
+    return {p for p in (Path(env["LDSEG_OUT"]) / "train").iterdir() if p.is_dir()}
 
 
 @pytest.fixture(scope="module")
@@ -160,9 +161,9 @@ def make_folder(root: Path, seed: int) -> Path:
 
 @pytest.fixture(scope="module")
 def folder_profile(tmp_path_factory) -> Path:
-    """smoke with a [datasets.folder] table and a 6-step budget (seconds)."""
+    """smoke (which has a [datasets.folder] table) with a 6-step budget (seconds)."""
     path = tmp_path_factory.mktemp("folder_profile") / "smoke.toml"
-    return smoke_variant(path, "steps = 30", "steps = 6", "\n[datasets.folder]\nsize = [32, 32]\n")
+    return smoke_variant(path, "steps = 30", "steps = 6")  # smoke has [datasets.folder] (32^2)
 
 
 def test_folder_at_another_path(env, folder_profile, tmp_path):

@@ -140,8 +140,12 @@ def _umount(path: Path) -> None:
     subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=20)
 
 
+# metrics that measure the machine, not the model (they differ between any two runs)
+TIMING = ("_seconds", "per_s", "latency", "peak_", "rss")
+
+
 def _scores(run) -> dict[str, float]:
-    return {k: v for k, v in run.data.metrics.items() if not k.endswith("_seconds")}
+    return {k: v for k, v in run.data.metrics.items() if not any(t in k for t in TIMING)}
 
 
 # -- concurrency ---------------------------------------------------------------------------------
