@@ -120,9 +120,7 @@ def predict_cost(
     allocated and reserved; CPU the process's peak RSS (an upper bound, see
     ``benchmarks.timing``).
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from benchmarks.timing import time_callable
+    from benchmarks.timing import count_flops, count_params, time_callable
 
     def call():
         return method.predict(
@@ -139,13 +137,12 @@ def predict_cost(
             on_call()
         return out
 
-    counter = FlopCounterMode(display=False)
-    with torch.inference_mode(), counter:
-        call()
+    with torch.inference_mode():
+        flops = count_flops(call)
     timing = time_callable(predict, warmup=warmup, repeats=repeats, device=device)
     cost = {
-        "num_parameters": float(sum(p.numel() for p in method.parameters())),
-        "flops_per_image": float(counter.get_total_flops()),
+        "num_parameters": float(count_params(method)),
+        "flops_per_image": float(flops),
         "latency_median_s": timing.median_s,
         "latency_p90_s": timing.p90_s,
     }

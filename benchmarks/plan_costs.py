@@ -39,6 +39,7 @@ from benchmarks.experiments import get_experiment, plan, settings_for
 from benchmarks.methods import build_method, get_spec
 from benchmarks.pipeline import JobSpec, job_configs
 from benchmarks.profiles import Profile
+from benchmarks.timing import count_flops, count_params
 from benchmarks.trained import train_hash
 
 log = logging.getLogger(__name__)
@@ -71,10 +72,6 @@ class JobCost:
         return asdict(self)
 
 
-def count_params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 class _Counter:
     """FLOPs (PyTorch's flop counter: matmul/conv/attention) and the distinct storages autograd
     saves for the backward pass, counted in one run of ``fn()``."""
@@ -102,11 +99,6 @@ class _Counter:
                 fn()
         self.flops += int(counter.get_total_flops())
         return self
-
-
-def count_flops(fn: Callable[[], Any]) -> int:
-    """FLOPs of ``fn()`` as counted by PyTorch's own flop counter (matmul/conv/attention)."""
-    return _Counter().run(fn).flops
 
 
 def saved_activation_bytes(fn: Callable[[], Any]) -> int:

@@ -19,7 +19,7 @@ import torch
 from benchmarks.errors import ConfigError
 from benchmarks.experiments import Child
 from benchmarks.methods import build_method, method_config
-from benchmarks.timing import time_callable
+from benchmarks.timing import count_params, time_callable
 from benchmarks.trained import ChildContext, ChildOutput, resolved_config
 
 
@@ -209,7 +209,7 @@ def run_timing(child: Child, ctx: ChildContext) -> ChildOutput:
     metrics.update(
         num_inference_steps=k,
         size=size[-1],
-        num_parameters=sum(p.numel() for p in method.parameters()),
+        num_parameters=count_params(method),
     )
     return ChildOutput(
         metrics, [(path, None)], {"weights": "untrained", "memory_source": res.memory_source}

@@ -164,6 +164,21 @@ def time_callable(
     )
 
 
+def count_params(module: torch.nn.Module) -> int:
+    """Number of weights (every parameter, trainable or not)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def count_flops(fn: Callable[[], Any]) -> int:
+    """FLOPs of one call of ``fn`` by PyTorch's own counter (matmul/conv/attention; a
+    multiply-add is 2 FLOPs, element-wise ops count 0)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
 def ratio(a: TimingResult, b: TimingResult) -> float:
     """How many times slower ``a`` is than ``b``: ``a.median_s / b.median_s``."""
     if b.median_s <= 0:
