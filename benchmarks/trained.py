@@ -27,7 +27,7 @@ from typing import Any
 
 from benchmarks.pipeline import JobSpec, Progress, job_configs, load_trained, run_job
 from benchmarks.profiles import Profile
-from benchmarks.versions import LEGACY
+from benchmarks.versions import LEGACY, identity_sections
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,8 @@ def train_identity(config: dict[str, Any]) -> dict[str, Any]:
     job = {k: v for k, v in config["job"].items() if k not in ("device", "data_root")}
     return {
         "job": job,
-        "dataset": config["dataset"],
-        "method": config["method"],
-        "train": config["train"],
+        # sampling settings and hash-neutral new keys left out (benchmarks/versions.py)
+        **identity_sections(config),
         # the code versions it was trained with (benchmarks/versions.py); none = before them
         "code": config.get("code", LEGACY),
     }

@@ -7,12 +7,48 @@ unchanged config trains, or the job cache would hand back weights the code no lo
 * ``method``: each method's own version, ``register(..., version=N)`` (default 1).
 
 Configs written before versions existed carry none and read as :data:`LEGACY`.
+
+Two rules keep the identity about the weights only, so that the job cache survives config
+changes that do not alter training:
+
+* :data:`EVAL_ONLY_METHOD_KEYS` (the method's own sampler settings) are never read by training:
+  left out, so changing them re-evaluates instead of retraining.
+* :data:`NEUTRAL_ADDED`: a key added to a config after jobs were cached, with the value that
+  reproduces the code from before it, is left out while it has that value. A new switch whose
+  default keeps today's behaviour therefore keeps every cached job; setting it retrains.
 """
 
 from __future__ import annotations
 
 CODE_VERSIONS = {"data": 2}
 LEGACY = {"data": 1, "method": 1}
+
+EVAL_ONLY_METHOD_KEYS = ("sampler",)
+
+# (section, key path) -> the value that reproduces the code before the key existed.
+NEUTRAL_ADDED: dict[tuple[str, ...], object] = {}
+
+
+def identity_sections(config: dict) -> dict:
+    """``config``'s dataset/method/train sections as they enter the training identity."""
+    out = {
+        "dataset": _copy(config["dataset"]),
+        "method": {k: v for k, v in _copy(config["method"]).items() if k not in EVAL_ONLY_METHOD_KEYS},
+        "train": _copy(config["train"]),
+    }
+    for path, neutral in NEUTRAL_ADDED.items():
+        parent = out
+        for key in path[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and path[-1] in parent and parent[path[-1]] == neutral:
+            del parent[path[-1]]
+    return out
+
+
+def _copy(obj):
+    if isinstance(obj, dict):
+        return {k: _copy(v) for k, v in obj.items()}
+    return obj
 
 
 def code_versions(method: str) -> dict[str, int]:

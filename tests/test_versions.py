@@ -51,3 +51,27 @@ def test_a_method_version_enters_only_its_own_jobs():
     ablation = resolved_config(JobSpec("ldseg-ld", "synth2d", "smoke"), prof)
     assert train_identity(ablation)["code"]["method"] == 2  # the ablation fixes of issue 10
     assert train_identity(resolved_config(SPEC, prof))["code"]["method"] == 1
+
+
+def test_sampler_settings_do_not_enter_the_training_identity():
+    prof = load_profile("smoke")
+    spec = JobSpec("ldseg", "synth2d", "smoke")
+    cfg = resolved_config(spec, prof)
+    other = json.loads(json.dumps(cfg))
+    other["method"]["sampler"]["num_inference_steps"] = 7
+    other["method"]["sampler"]["renormalize"] = "batch"
+    assert train_identity(other) == train_identity(cfg)
+    other["method"]["latent_channels"] += 1
+    assert train_identity(other) != train_identity(cfg)
+
+
+def test_a_new_key_at_its_neutral_value_keeps_the_identity(monkeypatch):
+    prof = load_profile("smoke")
+    cfg = resolved_config(JobSpec("ldseg", "synth2d", "smoke"), prof)
+    before = train_identity(cfg)
+    monkeypatch.setattr(versions, "NEUTRAL_ADDED", {("method", "label_encoder", "pool"): "conv"})
+    added = json.loads(json.dumps(cfg))
+    added["method"]["label_encoder"]["pool"] = "conv"
+    assert train_identity(added) == before  # the cached job is still found
+    added["method"]["label_encoder"]["pool"] = "max"
+    assert train_identity(added) != before  # the switch set: retrained
