@@ -53,7 +53,15 @@ class TrainConfig:
     amp: bool = False  # bf16 autocast, honoured on CUDA only
     checkpoint_every: PositiveInt = 250
     curve_every: NonNegativeInt = 0  # evaluate every N steps for the DSC-vs-time curve (0 = off)
+    # keep the inference weights (EMA applied) at these steps: snapshots/step<N>.pt beside the
+    # checkpoint, so one run is scored at several budgets (bench run budget); () = none
+    snapshot_steps: tuple[PositiveInt, ...] = ()
     seed: Seed = 0
+
+    def __post_init__(self) -> None:
+        late = [s for s in self.snapshot_steps if s > self.steps]
+        if late:
+            raise ValueError(f"snapshot_steps {late} lie beyond steps = {self.steps}")
 
 
 @dataclass
@@ -64,6 +72,11 @@ class TrainState:
     last_terms: dict[str, float] = field(default_factory=dict)
     # of the last step: lr (the one it used), grad_norm (before clipping), images_per_s
     last_stats: dict[str, float] = field(default_factory=dict)
+
+
+def snapshot_path(checkpoint: Path | str, step: int) -> Path:
+    """Where the snapshot of ``step`` lives, beside ``checkpoint``."""
+    return Path(checkpoint).parent / "snapshots" / f"step{step:07d}.pt"
 
 
 def step_seed(seed: int, step: int) -> int:
@@ -148,6 +161,23 @@ class Trainer:
         if self.checkpoint is not None:
             save_checkpoint(self.checkpoint, {**self.meta, **self.state_dict()})
 
+    def save_snapshot(self, step: int) -> Path:
+        """The weights ``predict`` would use now (EMA applied), as a checkpoint without the
+        optimiser state: ``load_trained`` / ``evaluate_checkpoint`` read it like the final one."""
+        path = snapshot_path(self.checkpoint, step)
+        with self.swapped_ema():
+            model = {k: v.detach().clone() for k, v in self.method.state_dict().items()}
+        payload = {
+            **self.meta,
+            "model": model,
+            "ema": None,
+            "step": step,
+            "elapsed_s": self.state.elapsed_s,
+            "train_config": {k: getattr(self.cfg, k) for k in self.cfg.__dataclass_fields__},
+        }
+        save_checkpoint(path, payload)
+        return path
+
     def _resume(self, path: Path) -> None:
         ckpt = load_checkpoint(path)
         self.method.load_state_dict(ckpt["model"])
@@ -224,6 +254,8 @@ class Trainer:
                 )
             if on_step is not None:
                 on_step(step, self.state.last_terms)
+            if step in cfg.snapshot_steps and self.checkpoint is not None:
+                self.save_snapshot(step)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 self.save()
             done_here += 1

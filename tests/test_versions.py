@@ -69,7 +69,8 @@ def test_a_new_key_at_its_neutral_value_keeps_the_identity(monkeypatch):
     prof = load_profile("smoke")
     cfg = resolved_config(JobSpec("ldseg", "synth2d", "smoke"), prof)
     before = train_identity(cfg)
-    monkeypatch.setattr(versions, "NEUTRAL_ADDED", {("method", "label_encoder", "pool"): "conv"})
+    neutral = {**versions.NEUTRAL_ADDED, ("method", "label_encoder", "pool"): "conv"}
+    monkeypatch.setattr(versions, "NEUTRAL_ADDED", neutral)
     added = json.loads(json.dumps(cfg))
     added["method"]["label_encoder"]["pool"] = "conv"
     assert train_identity(added) == before  # the cached job is still found
