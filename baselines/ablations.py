@@ -15,9 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmarks.errors import ConfigError
-from benchmarks.methods import register
 from ldseg.config import ImageEncoderConfig, LabelEncoderConfig, LDSegConfig
+from ldseg.errors import ConfigError
 from ldseg.model import LDSeg
 from ldseg.nets.blocks import standardize_per_sample
 
@@ -101,37 +100,13 @@ def _ablation(config: LDSegConfig, *, label: bool, image: bool, name: str) -> LD
     )
 
 
-@register(
-    "ldseg-ld",
-    description="LDSeg(ld): label encoder -> nearest-neighbour downsampling",
-    dims=(2, 3),
-    samples=True,
-    config_cls=LDSegConfig,
-    version=2,  # 2: standardised label latent (ld), one-channel grey image latent (id)
-)
 def build_ld(config: LDSegConfig, info) -> nn.Module:
     return _ablation(config, label=True, image=False, name="ldseg-ld")
 
 
-@register(
-    "ldseg-id",
-    description="LDSeg(id): image encoder -> nearest-neighbour downsampling",
-    dims=(2, 3),
-    samples=True,
-    config_cls=LDSegConfig,
-    version=2,  # 2: standardised label latent (ld), one-channel grey image latent (id)
-)
 def build_id(config: LDSegConfig, info) -> nn.Module:
     return _ablation(config, label=False, image=True, name="ldseg-id")
 
 
-@register(
-    "ldseg-ld-id",
-    description="LDSeg(ld,id): both encoders -> nearest-neighbour downsampling",
-    dims=(2, 3),
-    samples=True,
-    config_cls=LDSegConfig,
-    version=2,  # 2: standardised label latent (ld), one-channel grey image latent (id)
-)
 def build_ld_id(config: LDSegConfig, info) -> nn.Module:
     return _ablation(config, label=True, image=True, name="ldseg-ld-id")

@@ -35,7 +35,6 @@ from baselines.common import (
     check_num_samples,
     sampler_config,
 )
-from benchmarks.methods import register
 from ldseg.config import (
     DenoiserConfig,
     ImageEncoderConfig,
@@ -262,12 +261,5 @@ class LSegDiff(nn.Module):
         return self
 
 
-@register(
-    "lsegdiff",
-    description="LSegDiff-style two-stage latent diffusion (VAE, then denoiser)",
-    dims=(2, 3),
-    samples=True,
-    config_cls=LSegDiffConfig,
-)
 def build_lsegdiff(config: LSegDiffConfig, info) -> nn.Module:
     return LSegDiff(config)

@@ -40,9 +40,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from baselines.common import DeterministicMethod, SegLossConfig
-from benchmarks.errors import ConfigError
-from benchmarks.methods import register
 from ldseg.config import NonNegativeFloat, NumClasses, PositiveInt, SpatialDims, Widths
+from ldseg.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -299,13 +298,6 @@ def _check(config: MedTConfig) -> None:
         raise ConfigError("medt.gate_init needs 4 values (G_Q, G_K, G_V1, G_V2)")
 
 
-@register(
-    "medt",
-    description="MedT (Valanarasu et al.): gated axial attention, local-global (LoGo) branches",
-    dims=(2,),
-    samples=False,
-    config_cls=MedTConfig,
-)
 def build_medt(config: MedTConfig, info) -> nn.Module:
     """MedT in :class:`DeterministicMethod` (Dice + CE; the paper trains with binary CE). The
     input is zero-padded to a multiple of 2**len(global_widths) (the global branch) and of

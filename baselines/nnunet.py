@@ -20,7 +20,6 @@ from monai.networks.nets import DynUNet
 from torch import Tensor, nn
 
 from baselines.common import DeterministicMethod, SegLossConfig, pad_end, padding_for
-from benchmarks.methods import register
 from ldseg.config import (
     NonNegativeInt,
     NumClasses,
@@ -206,12 +205,5 @@ class NNUNet(DeterministicMethod):
         }
 
 
-@register(
-    "nnunet",
-    description="nnU-Net-style DynUNet (planned topology, deep supervision)",
-    dims=(2, 3),
-    samples=False,
-    config_cls=NNUNetConfig,
-)
 def build_nnunet(config: NNUNetConfig, info) -> nn.Module:
     return NNUNet(config)

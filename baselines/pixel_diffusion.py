@@ -24,8 +24,6 @@ from scipy.ndimage import distance_transform_edt
 from torch import Tensor, nn
 
 from baselines.common import check_divisible, check_num_samples, sampler_config
-from benchmarks.errors import ConfigError
-from benchmarks.methods import register
 from ldseg.config import (
     DenoiserConfig,
     NumClasses,
@@ -36,6 +34,7 @@ from ldseg.config import (
     SpatialDims,
     Widths,
 )
+from ldseg.errors import ConfigError
 from ldseg.model import Segmentation, one_hot
 from ldseg.nets import Denoiser
 from ldseg.samplers import sample_conditional
@@ -198,13 +197,6 @@ class MedSegDiff(PixelDiffusion):
         return q / q.sum(dim=1, keepdim=True)
 
 
-@register(
-    "medsegdiff",
-    description="MedSegDiff-style pixel-space conditional DDPM on the mask",
-    dims=(2, 3),
-    samples=True,
-    config_cls=MedSegDiffConfig,
-)
 def build_medsegdiff(config: MedSegDiffConfig, info) -> nn.Module:
     return MedSegDiff(config)
 
@@ -291,13 +283,5 @@ class SDFDDPM(PixelDiffusion):
         return torch.cat([1 - p, p], dim=1)
 
 
-@register(
-    "sdfddpm",
-    description="SDF-DDPM: pixel-space DDPM on a truncated signed distance map",
-    dims=(2,),
-    samples=True,
-    config_cls=SDFDDPMConfig,
-    binary_only=True,
-)
 def build_sdfddpm(config: SDFDDPMConfig, info) -> nn.Module:
     return SDFDDPM(config)

@@ -40,9 +40,8 @@ from timm.models.swin_transformer import SwinTransformerStage
 from torch import Tensor, nn
 
 from baselines.common import DeterministicMethod, SegLossConfig
-from benchmarks.errors import ConfigError, InputSizeError
-from benchmarks.methods import register
 from ldseg.config import NumClasses, PositiveFloat, PositiveInt, Probability, SpatialDims, Widths
+from ldseg.errors import ConfigError, InputSizeError
 
 
 @dataclass(frozen=True)
@@ -221,13 +220,6 @@ class SwinUNetMethod(DeterministicMethod):
         self.net.check_size(tuple(images.shape[2:]))
 
 
-@register(
-    "swinunet",
-    description="Swin-Unet (Cao et al.): pure-transformer U-Net of timm Swin blocks",
-    dims=(2,),
-    samples=False,
-    config_cls=SwinUNetConfig,
-)
 def build_swinunet(config: SwinUNetConfig, info) -> nn.Module:
     """Swin-Unet in :class:`DeterministicMethod` (Dice + CE as every deterministic baseline
     here; the authors' code weighs them 0.6 / 0.4), randomly initialised; sizes not divisible by ``patch_partition * window_size * 2**mergings`` are an

@@ -29,7 +29,6 @@ from monai.networks.nets import BasicUNet, SwinUNETR, UNet, VNet
 from torch import Tensor, nn
 
 from baselines.common import DeterministicMethod, SegLossConfig
-from benchmarks.methods import register
 from ldseg.config import NonNegativeInt, NumClasses, PositiveInt, Probability, SpatialDims, Widths
 
 
@@ -46,13 +45,6 @@ class UNetConfig:
     loss: SegLossConfig = field(default_factory=SegLossConfig)
 
 
-@register(
-    "unet",
-    description="U-Net (Ronneberger et al.) as MONAI BasicUNet",
-    dims=(2, 3),
-    samples=False,
-    config_cls=UNetConfig,
-)
 def build_unet(config: UNetConfig, info) -> nn.Module:
     """MONAI ``BasicUNet``: two conv-norm-act per level, 4 max-pool downsamplings, skips.
 
@@ -90,13 +82,6 @@ class ResUNetConfig:
     loss: SegLossConfig = field(default_factory=SegLossConfig)
 
 
-@register(
-    "resunet",
-    description="Res-UNet (Zhang et al.) as MONAI UNet with residual units",
-    dims=(2, 3),
-    samples=False,
-    config_cls=ResUNetConfig,
-)
 def build_resunet(config: ResUNetConfig, info) -> nn.Module:
     """MONAI ``UNet`` with ``num_res_units`` residual units (Kerfoot et al.'s implementation):
     every encoder and decoder level is a residual unit, stride-2 convolutions downsample, the
@@ -129,13 +114,6 @@ class UNetPPConfig:
     loss: SegLossConfig = field(default_factory=SegLossConfig)
 
 
-@register(
-    "unetpp",
-    description="U-Net++ (Zhou et al.) as smp UnetPlusPlus, random init",
-    dims=(2,),
-    samples=False,
-    config_cls=UNetPPConfig,
-)
 def build_unetpp(config: UNetPPConfig, info) -> nn.Module:
     """smp ``UnetPlusPlus`` (nested dense skip pathways) on a randomly initialised encoder
     (``encoder_weights=None``: nothing is downloaded, and every baseline starts from scratch as
@@ -175,13 +153,6 @@ class SwinUNETRConfig:
     loss: SegLossConfig = field(default_factory=SegLossConfig)
 
 
-@register(
-    "swinunetr",
-    description="SwinUNETR (MONAI, 2D): Swin encoder + CNN decoder, stand-in for Swin-Unet",
-    dims=(2,),
-    samples=False,
-    config_cls=SwinUNETRConfig,
-)
 def build_swinunetr(config: SwinUNETRConfig, info) -> nn.Module:
     """MONAI ``SwinUNETR`` with ``spatial_dims=2``, kept as a stand-in for SwinUNet (the
     harness's first SwinUNet row; the true Swin-Unet is ``swinunet``).
@@ -238,13 +209,6 @@ class _ChannelPad(nn.Module):
         return F.pad(x, [0, 0] * (x.dim() - 2) + [0, self.extra])
 
 
-@register(
-    "vnet",
-    description="V-Net (Milletari et al.) as MONAI VNet",
-    dims=(2, 3),
-    samples=False,
-    config_cls=VNetConfig,
-)
 def build_vnet(config: VNetConfig, info) -> nn.Module:
     """MONAI ``VNet`` (fixed widths 16..256, 5x5(x5) convolutions, residual stages, 4
     downsamplings: sizes are zero-padded to 16).

@@ -1,16 +1,25 @@
-"""Errors the CLI turns into one-line messages with exit code 2 (never a traceback)."""
+"""Errors the CLI turns into one-line messages with exit code 2 (never a traceback).
 
+``BenchError``, ``ConfigError`` and ``InputSizeError`` are defined in ``ldseg.errors`` (the
+baselines raise them without importing the harness) and re-exported here."""
 
-class BenchError(Exception):
-    """Base class: a user-facing problem with a one-line, actionable message."""
+from ldseg.errors import ConfigError, InputSizeError
+from ldseg.errors import LDSegError as BenchError
+
+__all__ = [
+    "BenchError",
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "DiskFullError",
+    "InputSizeError",
+    "StoreError",
+    "TrainingError",
+]
 
 
 class DataError(BenchError):
     """Bad or missing input data; the message names the file and the problem."""
-
-
-class ConfigError(BenchError):
-    """An unknown name or an invalid setting; the message lists the valid choices."""
 
 
 class CheckpointError(BenchError):
@@ -19,12 +28,6 @@ class CheckpointError(BenchError):
 
 class TrainingError(BenchError):
     """Training cannot go on (for example a NaN/inf loss)."""
-
-
-class InputSizeError(ConfigError, ValueError):
-    """An image size a network cannot take; the message says which size to use or pad to.
-
-    Also a ValueError, the type the methods' ``check_size`` hooks raise."""
 
 
 class StoreError(BenchError):

@@ -10,25 +10,30 @@ evaluator and the experiments never special-case one:
 * ``samples`` (class attribute): True when ``predict`` runs a diffusion sampler;
 * ``ema_target() -> nn.Module``: the part that EMA averages when enabled.
 
-A method is registered with :func:`register` under its CLI name, with a typed config dataclass
-built from the profile's ``[methods.NAME]`` table (unknown keys are errors).
+A built-in method is one :class:`~benchmarks.method_catalog.MethodInfo` (name, dims, version:
+torch-free, for listings and name checks) plus one line in :func:`_builders` (its typed config
+dataclass, built from the profile's ``[methods.NAME]`` table, and its builder). The baselines
+never import this module: the dependencies point one way, ``ldseg`` <- ``baselines`` <-
+``benchmarks``. The builders are imported only when the registry is first asked for; a method
+outside the catalog (a test's fake, a plug-in) is added with :func:`register`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
-
-import torch
-from torch import Tensor, nn
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from benchmarks.configs import from_dict, merge
 from benchmarks.errors import ConfigError
-from ldseg.config import LDSegConfig
-from ldseg.model import LDSeg, Segmentation
+from benchmarks.method_catalog import CATALOG
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor, nn
+
+    from ldseg.model import Segmentation
 
 
 @runtime_checkable
@@ -57,17 +62,45 @@ class MethodSpec:
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
-# Modules whose import registers methods (one file per method family).
-METHOD_MODULES = (
-    "baselines.unets",
-    "baselines.medt",
-    "baselines.swin_unet",
-    "baselines.nnunet",
-    "baselines.lsegdiff",
-    "baselines.pixel_diffusion",
-    "baselines.ablations",
-)
 _loaded = False
+
+
+def build_ldseg(config, info) -> nn.Module:
+    from ldseg.model import LDSeg
+
+    return LDSeg(config)
+
+
+def _families() -> tuple:
+    """The baselines modules, one per method family (imported here, never the other way)."""
+    from baselines import ablations, lsegdiff, medt, nnunet, pixel_diffusion, swin_unet, unets
+
+    return ablations, lsegdiff, medt, nnunet, pixel_diffusion, swin_unet, unets
+
+
+def _builders() -> dict[str, tuple[type, Callable[[Any, Any], nn.Module]]]:
+    """Every catalog method -> (config class, builder): the one explicit list."""
+    from ldseg.config import LDSegConfig
+
+    ablations, lsegdiff, medt, nnunet, pixel_diffusion, swin_unet, unets = _families()
+
+    return {
+        "ldseg": (LDSegConfig, build_ldseg),
+        "ldseg-ld": (LDSegConfig, ablations.build_ld),
+        "ldseg-id": (LDSegConfig, ablations.build_id),
+        "ldseg-ld-id": (LDSegConfig, ablations.build_ld_id),
+        "lsegdiff": (lsegdiff.LSegDiffConfig, lsegdiff.build_lsegdiff),
+        "medsegdiff": (pixel_diffusion.MedSegDiffConfig, pixel_diffusion.build_medsegdiff),
+        "sdfddpm": (pixel_diffusion.SDFDDPMConfig, pixel_diffusion.build_sdfddpm),
+        "medt": (medt.MedTConfig, medt.build_medt),
+        "nnunet": (nnunet.NNUNetConfig, nnunet.build_nnunet),
+        "swinunet": (swin_unet.SwinUNetConfig, swin_unet.build_swinunet),
+        "unet": (unets.UNetConfig, unets.build_unet),
+        "resunet": (unets.ResUNetConfig, unets.build_resunet),
+        "unetpp": (unets.UNetPPConfig, unets.build_unetpp),
+        "swinunetr": (unets.SwinUNETRConfig, unets.build_swinunetr),
+        "vnet": (unets.VNetConfig, unets.build_vnet),
+    }
 
 
 def register(
@@ -80,7 +113,7 @@ def register(
     binary_only: bool = False,
     version: int = 1,
 ):
-    """Decorator for a builder ``build(config, info) -> nn.Module``."""
+    """Decorator adding a builder ``build(config, info) -> nn.Module`` outside the catalog."""
 
     def deco(build):
         _REGISTRY[name] = MethodSpec(
@@ -93,10 +126,19 @@ def register(
 
 def _load() -> None:
     global _loaded
-    if not _loaded:
-        _loaded = True
-        for module in METHOD_MODULES:
-            importlib.import_module(module)
+    if _loaded:
+        return
+    builders = _builders()
+    names = [m.name for m in CATALOG]
+    if sorted(builders) != sorted(names):  # a programming error, caught by tests/test_imports.py
+        raise AssertionError(f"catalog {sorted(names)} != builders {sorted(builders)}")
+    for m in CATALOG:
+        config_cls, build = builders[m.name]
+        spec = MethodSpec(m.name, m.description, m.dims, m.samples, config_cls, build)
+        _REGISTRY.setdefault(
+            m.name, dataclasses.replace(spec, binary_only=m.binary_only, version=m.version)
+        )
+    _loaded = True
 
 
 def registry() -> dict[str, MethodSpec]:
@@ -136,9 +178,8 @@ def method_config(name: str, overrides: Mapping[str, Any] | None, info) -> Any:
 def train_defaults(name: str) -> dict[str, Any]:
     """A method family's own optimiser defaults (``TRAIN_DEFAULTS`` in its module), e.g. the
     nnU-Net recipe; the profile's ``[method_train.NAME]`` still wins."""
-    _load()
-    for module in METHOD_MODULES:
-        defaults = getattr(importlib.import_module(module), "TRAIN_DEFAULTS", {})
+    for module in _families():
+        defaults = getattr(module, "TRAIN_DEFAULTS", {})
         if name in defaults:
             return dict(defaults[name])
     return {}
@@ -146,15 +187,3 @@ def train_defaults(name: str) -> dict[str, Any]:
 
 def build_method(name: str, config: Any, info) -> nn.Module:
     return get_spec(name).build(config, info)
-
-
-# -- LDSeg itself ----------------------------------------------------------------------------
-@register(
-    "ldseg",
-    description="LDSeg: end-to-end latent diffusion (the paper's method)",
-    dims=(2, 3),
-    samples=True,
-    config_cls=LDSegConfig,
-)
-def _build_ldseg(config: LDSegConfig, info) -> nn.Module:
-    return LDSeg(config)
