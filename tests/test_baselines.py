@@ -406,3 +406,47 @@ def test_partial_sampler_override_keeps_pixel_defaults():
     cfg = method_config("medsegdiff", {"sampler": {"num_inference_steps": 10}}, info(2))
     assert cfg.sampler.num_inference_steps == 10
     assert cfg.sampler.x0_processing == "clip" and cfg.sampler.x0_clip == 1.0
+
+
+# -- predict pinned before the SamplingMethod refactor ---------------------------------------------
+# Computed with the code of commit e3a40fa (before the shared SamplingMethod base): the same
+# weights, seeds and sampler settings must give the same numbers.
+# (method, sampler) -> (sum of P(class 1), P[0, 1, 3, 5], SD sum or None); ddim: K = 3, N = 2;
+# ddpm: K = 2, N = 1.
+PREDICT_PINNED = {
+    ("lsegdiff", "ddim"): (1298.385986328125, 0.6928939819335938, 280.2764892578125),
+    ("lsegdiff", "ddpm"): (1295.3756103515625, 0.806403398513794, None),
+    ("medsegdiff", "ddim"): (1178.76171875, 0.5, 915.4370727539062),
+    ("medsegdiff", "ddpm"): (1170.416259765625, 0.004968881607055664, None),
+    ("sdfddpm", "ddim"): (1174.466796875, 0.5, 921.1881103515625),
+    ("sdfddpm", "ddpm"): (1170.0, 3.1700876560753356e-22, None),
+    ("ldseg-ld-id", "ddim"): (644.3311767578125, 0.297320157289505, 387.2982177734375),
+    ("ldseg-ld-id", "ddpm"): (641.9266357421875, 0.20088666677474976, None),
+}
+
+
+@pytest.mark.parametrize("name, sampler", list(PREDICT_PINNED))
+def test_predict_matches_numbers_pinned_before_the_refactor(name, sampler):
+    torch.manual_seed(0)
+    ds = info(2)
+    method = build_method(name, method_config(name, tiny(name, 2), ds), ds).eval()
+    with torch.no_grad():  # every weight off its init (MONAI zero-initialises output convs)
+        g = torch.Generator().manual_seed(7)
+        for p in method.parameters():
+            p.add_(0.2 * torch.randn(p.shape, generator=g))
+        if name == "lsegdiff":
+            method.scale_factor.fill_(1.7)
+    k, n = (3, 2) if sampler == "ddim" else (2, 1)
+    seg = method.predict(
+        batch(2, 2, 3)["image"],
+        num_inference_steps=k,
+        sampler=sampler,
+        num_samples=n,
+        generator=torch.Generator().manual_seed(1),
+    )
+    total, p, sd = PREDICT_PINNED[(name, sampler)]
+    assert seg.probs[:, 1].sum().item() == pytest.approx(total, rel=1e-5)
+    assert seg.probs[0, 1, 3, 5].item() == pytest.approx(p, abs=1e-5)
+    assert (seg.std is None) == (sd is None)
+    if sd is not None:
+        assert seg.std.sum().item() == pytest.approx(sd, rel=1e-5)
