@@ -44,6 +44,26 @@ class JobSpec:
     device: str = "cpu"
     data_root: str | None = None
     data_path: str | None = None  # the ``folder`` dataset's directory
+    # k-fold cross-validation by group (knee: by volume): fold ``fold`` of ``num_folds`` is the
+    # test set (benchmarks/data/splits.py); None = the dataset's own split
+    fold: int | None = None
+    num_folds: int | None = None
+
+    @property
+    def fold_keys(self) -> dict[str, int]:
+        """The fold keys ``load_split`` / ``split_record`` take ({} without folds)."""
+        if self.fold is None:
+            return {}
+        return {"fold": self.fold, "num_folds": self.num_folds}
+
+
+def job_dict(spec: JobSpec) -> dict[str, Any]:
+    """``spec`` as its config's "job" section; the fold keys only when folds are used, so the
+    job identities (and config hashes) of the default split are those from before folds."""
+    out = asdict(spec)
+    if spec.fold is None:
+        del out["fold"], out["num_folds"]
+    return out
 
 
 @dataclass
@@ -70,7 +90,7 @@ def job_configs(spec: JobSpec, profile: Profile) -> dict[str, Any]:
             mcfg, train_steps=profile.train_config(spec.method, dataset=spec.dataset).steps
         )
     return {
-        "job": asdict(spec),
+        "job": job_dict(spec),
         # the dataset's train overrides are already resolved into "train" below
         "dataset": {"name": info.name, **{k: v for k, v in asdict(ds).items() if k != "train"}},
         "method": asdict(mcfg),
@@ -168,6 +188,7 @@ def run_job(
         path=spec.data_path,
         limit=ds.limit,
         val_fraction=ds.val_fraction,
+        **spec.fold_keys,
     )
     train_ds = load_split(spec.dataset, "train", augment=True, **common)
     test_ds = load_split(spec.dataset, "test", augment=False, **common)
@@ -404,6 +425,13 @@ def test_split_settings(ckpt: dict[str, Any], checkpoint: Path | str) -> dict[st
     }
 
 
+def _fold_of(job: dict[str, Any]) -> dict[str, int]:
+    """The fold keys of a stored job section ({} when it used the dataset's own split)."""
+    if job.get("fold") is None:
+        return {}
+    return {"fold": job["fold"], "num_folds": job["num_folds"]}
+
+
 def evaluate_checkpoint(
     checkpoint: Path | str,
     *,
@@ -425,6 +453,7 @@ def evaluate_checkpoint(
         root=data_root or job.get("data_root"),
         seed=job["seed"],
         path=job.get("data_path"),
+        **_fold_of(job),
         **test_split_settings(ckpt, checkpoint),
     )
     df, summary = evaluate(method, test_ds, cfg, device=device, on_batch=on_batch)

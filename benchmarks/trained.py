@@ -148,7 +148,14 @@ class Cache:
         from benchmarks.data import load_split
 
         ds = profile.dataset(spec.dataset)
-        key = (spec.dataset, spec.seed, spec.data_root, spec.data_path, json.dumps(asdict(ds)))
+        key = (
+            spec.dataset,
+            spec.seed,
+            spec.data_root,
+            spec.data_path,
+            json.dumps(asdict(ds)),
+            json.dumps(spec.fold_keys),
+        )
         if key not in self.splits:
             self.splits[key] = load_split(
                 spec.dataset,
@@ -160,6 +167,7 @@ class Cache:
                 path=spec.data_path,
                 limit=ds.limit,
                 val_fraction=ds.val_fraction,
+                **spec.fold_keys,
             )
         return self.splits[key]
 
@@ -190,7 +198,9 @@ class ChildContext:
     cache: Cache | None = None
     hooks: Hooks | None = None
 
-    def job_spec(self, method: str, dataset: str, seed: int) -> JobSpec:
+    def job_spec(
+        self, method: str, dataset: str, seed: int, fold: int | None = None, num_folds=None
+    ) -> JobSpec:
         return JobSpec(
             method=method,
             dataset=dataset,
@@ -198,6 +208,8 @@ class ChildContext:
             seed=seed,
             device=self.device,
             data_root=self.data_root,
+            fold=fold,
+            num_folds=num_folds,
         )
 
 
