@@ -29,6 +29,16 @@ EVAL_ONLY_METHOD_KEYS = ("sampler",)
 # Values as in the JSON-normalised config (tuples are lists there).
 NEUTRAL_ADDED: dict[tuple[str, ...], object] = {
     ("train", "snapshot_steps"): [],  # no snapshots (benchmarks/train.py)
+    # reference-code switches of the LDSeg family (ldseg/config.py), each off
+    ("method", "schedule", "train_timesteps"): "1..T",
+    ("method", "label_encoder", "norm"): None,
+    ("method", "label_encoder", "downsample"): "stride",
+    ("method", "image_encoder", "norm"): None,
+    ("method", "image_encoder", "dropout"): 0.0,
+    ("method", "image_encoder", "head"): "conv",
+    ("method", "label_decoder", "norm"): None,
+    ("method", "label_decoder", "dropout"): 0.0,
+    ("method", "label_decoder", "output_norm"): False,
 }
 
 

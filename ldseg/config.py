@@ -38,6 +38,7 @@ SpatialDims = Annotated[int, Interval(ge=2, le=3)]
 NumClasses = Annotated[int, Ge(2)]  # background + at least one class
 Beta = Annotated[float, Interval(gt=0, lt=1)]  # a noise-schedule beta_t
 Widths = tuple[PositiveInt, ...]
+Norm = Literal["group", "batch", "instance"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class ScheduleConfig:
     max_beta: Beta = 0.999  # cosine betas are clipped here (Nichol & Dhariwal)
     linear_beta_start: Beta = 1e-4  # for T = 1000; scaled by 1000 / T
     linear_beta_end: Beta = 0.02
+    # Training timesteps t ~ U{1..T} (the paper, Sec. IV-C) or U{0..T-1} (the reference code:
+    # t = 0 is the clean latent, abar_0 = 1, and t = T is never drawn).
+    train_timesteps: Literal["1..T", "0..T-1"] = "1..T"
     # What the network predicts: "epsilon" (the paper, eps-hat) or "v" (Salimans & Ho 2022,
     # v = sqrt(abar) eps - sqrt(1 - abar) z_0). Both give (z0-hat, eps-hat) through
     # ``NoiseSchedule.split``; "v" keeps z0-hat bounded at t ~ T, where the eps form divides by
@@ -74,6 +78,10 @@ class SamplerConfig:
     # The reference code re-standardises the start noise and every intermediate latent
     # (zero mean / unit variance over the whole batch); "sample" does it per sample.
     renormalize: Literal["none", "batch", "sample"] = "none"
+    # Which K timesteps: "rounded" = K evenly spaced reals in [1, T] rounded to integers (the
+    # paper, after Nichol & Dhariwal); "linspace" = the real numbers linspace(0, T-1, K), not
+    # rounded (the reference code; needs K >= 2, see ldseg/samplers.py).
+    timestep_grid: Literal["rounded", "linspace"] = "rounded"
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,10 @@ class LabelEncoderConfig:
     widths: Widths = (16, 32, 64, 64, 32)  # stem + one per downsampling
     dropout: Probability = 0.0
     affine: bool = False  # learnable scale/shift after the standardisation (reference code)
+    norm: Norm | None = None  # None: LDSegConfig.norm (the reference code: "batch")
+    # "stride": stride-2 residual units; "maxpool": residual units at full size, each followed
+    # by a 2x2 max-pool (the reference code in 2D; its 3D variant uses strided convolutions).
+    downsample: Literal["stride", "maxpool"] = "stride"
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,11 @@ class ImageEncoderConfig:
     attention_heads: PositiveInt = 8
     attention_levels: NonNegativeInt = 2  # how many of the deepest downsamplings get self-attention
     attention_3d: bool = False  # 3D: optional (the reference code has none)
+    norm: Norm | None = None  # None: LDSegConfig.norm (the reference code: GroupNorm 4)
+    dropout: Probability = 0.0  # in every residual unit (the reference code: 0.2)
+    # after the 1x1 convolution to the latent channels: "conv" nothing more; "attention" a
+    # 1-head self-attention, swish and BatchNorm (the reference code's image-encoder head).
+    head: Literal["conv", "attention"] = "conv"
 
 
 @dataclass(frozen=True)
@@ -111,6 +128,9 @@ class LabelDecoderConfig:
     """ResUNet-style decoder without skips: z -> class logits at full size."""
 
     widths: Widths = (32, 64, 64, 32)  # one per upsampling (deepest first)
+    norm: Norm | None = None  # None: LDSegConfig.norm (the reference code: "batch")
+    dropout: Probability = 0.0  # in every residual unit (the reference code: 0.2)
+    output_norm: bool = False  # BatchNorm on the class logits (the reference code's last layer)
 
 
 @dataclass(frozen=True)
@@ -134,7 +154,10 @@ class LDSegConfig:
     latent_channels: PositiveInt = 1
     # encoders/decoder normalisation: "group" (4 groups, as the reference image encoder and
     # denoiser), "batch" (reference label encoder/decoder) or "instance".
-    norm: Literal["group", "batch", "instance"] = "group"
+    # Each encoder/decoder may override it (``label_encoder.norm``, ...); the denoiser always
+    # uses GroupNorm(``denoiser.norm_num_groups``), as MONAI's DiffusionModelUNet and the
+    # reference code do.
+    norm: Norm = "group"
     act: str = "swish"
     label_encoder: LabelEncoderConfig = field(default_factory=LabelEncoderConfig)
     image_encoder: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)

@@ -11,6 +11,14 @@ inclusive, each rounded to the nearest integer (halves round up), visited in dec
 then t = 0 (the clean latent). K = 1 uses t = T alone (a single jump from pure noise).
 Fewer than T steps are "respaced": a step from t to s < t uses alpha = abar_t / abar_s.
 
+``timestep_grid="linspace"`` is the reference code's grid instead: the real numbers
+linspace(0, T-1, K), not rounded (15 steps: 0, 71.36, ..., 999), in decreasing order. The
+schedule gives alpha_bar at real t (``NoiseSchedule.alpha_bar_at``: the cosine closed form, as
+the reference code) and the denoiser receives the real t. The grid's last point t = 0 is the
+clean latent itself (alpha_bar_0 = 1): the reference code still calls the network there, but the
+update returns z unchanged, so this sampler ends at t = 0 without that call (K - 1 network
+evaluations). K = 1 would visit t = 0 alone and return the start noise, so it is refused.
+
 DDPM sigma_t (Algorithm 2 leaves it open): ``ddpm_variance="posterior"`` uses
 sigma_t^2 = (1 - abar_s)/(1 - abar_t) * (1 - abar_t/abar_s)  (Ho et al.'s beta-tilde, "fixed
 small", exact for the respaced chain), ``"beta"`` uses sigma_t^2 = 1 - abar_t/abar_s ("fixed
@@ -31,11 +39,24 @@ from ldseg.schedule import NoiseSchedule
 Denoiser = Callable[[Tensor, Tensor], Tensor]
 
 
-def timesteps(num_inference_steps: int, T: int) -> list[int]:
-    """The K timesteps visited by the sampler, in decreasing order (all in 1..T)."""
+def timesteps(num_inference_steps: int, T: int, grid: str = "rounded") -> list[int] | list[float]:
+    """The timesteps at which the network is called, in decreasing order (all in (0, T]).
+
+    ``grid="rounded"`` (the paper): K integers; ``"linspace"`` (the reference code): the K - 1
+    positive points of linspace(0, T-1, K) as floats (the point 0 needs no network call).
+    """
     K = int(num_inference_steps)
     if not 1 <= K <= T:
         raise ValueError(f"num_inference_steps must be in [1, {T}], got {num_inference_steps}")
+    if grid == "linspace":
+        if K < 2:
+            raise ValueError(
+                "timestep_grid 'linspace' needs num_inference_steps >= 2: linspace(0, T-1, 1) "
+                "visits only t = 0 and returns the start noise"
+            )
+        return [i * (T - 1) / (K - 1) for i in range(K - 1, 0, -1)]
+    if grid != "rounded":
+        raise ValueError(f"unknown timestep_grid {grid!r}; use 'rounded' or 'linspace'")
     if K == 1:
         return [T]
     steps = [math.floor(1 + i * (T - 1) / (K - 1) + 0.5) for i in range(K)]
@@ -71,13 +92,13 @@ def ddim_step(
     config: SamplerConfig,
     z_t: Tensor,
     output: Tensor,
-    t: int,
-    s: int,
+    t: float,
+    s: float,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """One DDIM update z_t -> z_s (Song et al., eq. 12), eta from the config."""
-    ab_t = schedule.alpha_bar[t].item()
-    ab_s = schedule.alpha_bar[s].item()
+    ab_t = schedule.alpha_bar_at(t).item()
+    ab_s = schedule.alpha_bar_at(s).item()
     t_ = torch.tensor([t])
     x0, eps_hat = schedule.split(output, z_t, t_)
     processed = _process_x0(x0, config)
@@ -98,13 +119,13 @@ def ddpm_step(
     config: SamplerConfig,
     z_t: Tensor,
     output: Tensor,
-    t: int,
-    s: int,
+    t: float,
+    s: float,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """One ancestral step z_t -> z_s (Algorithm 2, line 5, respaced when s < t - 1)."""
-    ab_t = schedule.alpha_bar[t].item()
-    ab_s = schedule.alpha_bar[s].item()
+    ab_t = schedule.alpha_bar_at(t).item()
+    ab_s = schedule.alpha_bar_at(s).item()
     alpha = ab_t / ab_s
     beta = 1 - alpha
     x0 = _process_x0(schedule.split(output, z_t, torch.tensor([t]))[0], config)
@@ -134,7 +155,8 @@ def sample(
 ) -> Tensor:
     """Run the reverse process from ``z_T`` and return z_0.
 
-    ``denoise(z_t, t)`` receives a LongTensor of timesteps (one per sample) and returns the
+    ``denoise(z_t, t)`` receives the timesteps (one per sample; a LongTensor, or a float tensor
+    on the reference code's ``timestep_grid="linspace"``) and returns the
     network output (eps-hat or v-hat, see ``ScheduleConfig.prediction``).
     ``num_inference_steps`` overrides ``config.num_inference_steps``. ``callback(i, t)`` is
     called after each step (for progress bars; library code never prints).
@@ -143,11 +165,12 @@ def sample(
         raise ValueError(f"unknown sampler {config.name!r}; valid: {sorted(STEPS)}")
     step = STEPS[config.name]
     K = num_inference_steps or config.num_inference_steps
-    ts = timesteps(K, schedule.T)
+    ts = timesteps(K, schedule.T, config.timestep_grid)
+    t_dtype = torch.float32 if config.timestep_grid == "linspace" else torch.long
     z = standardize(z_T, config.renormalize)
     for i, t in enumerate(ts):
         s = ts[i + 1] if i + 1 < len(ts) else 0
-        t_batch = torch.full((z.shape[0],), t, dtype=torch.long, device=z.device)
+        t_batch = torch.full((z.shape[0],), t, dtype=t_dtype, device=z.device)
         output = denoise(z, t_batch)
         z = step(schedule, config, z, output, t, s, generator)
         z = standardize(z, config.renormalize)

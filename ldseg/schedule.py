@@ -2,6 +2,14 @@
 
 Timesteps follow the paper: t is an integer in {1, ..., T}; index 0 is the clean latent with
 alpha_bar_0 = 1. Everything is computed in float64 and cast to the tensor's dtype at use.
+Training draws t from {1..T} or, as the reference code, {0..T-1} (``train_timesteps``).
+
+Non-integer t (the reference code's DDIM grid ``linspace(0, T-1, K)``, see ``samplers.py``):
+alpha_bar(t) is evaluated as the reference code does, from the cosine closed form
+cos^2(((t/T + s)/(1 + s)) pi/2) / cos^2((s/(1 + s)) pi/2) at the real t (equal to the table at
+every integer t < T, where no beta is clipped); the linear schedule, which the reference code
+never samples at real t, interpolates log(alpha_bar) linearly between the two integer
+neighbours. The denoiser receives the real t (its sinusoidal embedding is continuous).
 A hand-written schedule (rather than ``monai.networks.schedulers``) because the paper's
 1-based timesteps, the K-step rounding rule and the float64 requirement are not what MONAI's
 schedulers expose; the betas follow Nichol & Dhariwal (cosine) and Ho et al. (linear).
@@ -53,6 +61,10 @@ class NoiseSchedule:
             raise ValueError(
                 f"unknown schedule prediction {self.config.prediction!r}; use 'epsilon' or 'v'"
             )
+        if self.config.train_timesteps not in ("1..T", "0..T-1"):
+            raise ValueError(
+                f"unknown train_timesteps {self.config.train_timesteps!r}; use '1..T' or '0..T-1'"
+            )
         self.T = T
         # index t in 0..T; beta_0 := 0 so that alpha_bar_0 = 1 (the clean latent)
         self.betas = torch.cat([torch.zeros(1, dtype=torch.float64), betas])
@@ -60,15 +72,50 @@ class NoiseSchedule:
         self.alpha_bar = torch.cumprod(self.alphas, dim=0)
 
     # -- helpers ---------------------------------------------------------------------------
+    def alpha_bar_at(self, t: Tensor | float) -> Tensor:
+        """alpha_bar at (possibly non-integer) t in [0, T], float64, shape of ``t``.
+
+        Integer t read the table; real t use the cosine closed form (the reference code) or,
+        for the linear schedule, log-linear interpolation between the integer neighbours.
+        """
+        t = torch.as_tensor(t, dtype=torch.float64)
+        if not t.is_floating_point() or bool((t == t.round()).all()):
+            return self.alpha_bar[t.round().long()]
+        if not bool(((t >= 0) & (t <= self.T)).all()):
+            raise ValueError(f"timesteps must lie in [0, {self.T}], got {t.tolist()}")
+        if self.config.kind == "cosine":
+            s = self.config.cosine_s
+            f = torch.cos(((t / self.T + s) / (1 + s)) * math.pi / 2) ** 2
+            return f / math.cos((s / (1 + s)) * math.pi / 2) ** 2
+        lo = t.floor().long().clamp(max=self.T - 1)
+        w = t - lo
+        log_ab = self.alpha_bar.log()
+        return torch.exp((1 - w) * log_ab[lo] + w * log_ab[lo + 1])
+
     def _coef(self, values: Tensor, t: Tensor, like: Tensor) -> Tensor:
         """values[t] broadcast to ``like``'s shape (batch first), in like's dtype/device."""
         t = torch.as_tensor(t, device=values.device).long().reshape(-1)
         out = values[t].to(device=like.device, dtype=like.dtype)
         return out.reshape(-1, *([1] * (like.dim() - 1)))
 
+    def _sqrt_ab(self, t: Tensor, like: Tensor) -> tuple[Tensor, Tensor]:
+        """(sqrt(abar_t), sqrt(1 - abar_t)) broadcast to ``like`` (t may be non-integer)."""
+        t = torch.as_tensor(t)
+        if not t.is_floating_point():
+            ab = self.alpha_bar
+            return self._coef(ab.sqrt(), t, like), self._coef((1 - ab).sqrt(), t, like)
+        ab = self.alpha_bar_at(t.detach().cpu().reshape(-1))
+        shape = (-1, *([1] * (like.dim() - 1)))
+        return tuple(  # type: ignore[return-value]
+            v.to(device=like.device, dtype=like.dtype).reshape(shape)
+            for v in (ab.sqrt(), (1 - ab).sqrt())
+        )
+
     def sample_timesteps(self, batch_size: int, generator: torch.Generator | None = None) -> Tensor:
-        """t ~ Uniform({1, ..., T}) (Algorithm 1, line 5)."""
-        return torch.randint(1, self.T + 1, (batch_size,), generator=generator)
+        """t ~ Uniform({1, ..., T}) (Algorithm 1, line 5), or Uniform({0, ..., T-1}) with
+        ``train_timesteps = "0..T-1"`` (the reference code)."""
+        low = 0 if self.config.train_timesteps == "0..T-1" else 1
+        return torch.randint(low, low + self.T, (batch_size,), generator=generator)
 
     def perturb(
         self,
@@ -95,25 +142,25 @@ class NoiseSchedule:
     # -- closed forms ----------------------------------------------------------------------
     def add_noise(self, z0: Tensor, eps: Tensor, t: Tensor) -> Tensor:
         """Eq. (11): z_t = sqrt(abar_t) z_0 + sqrt(1 - abar_t) eps."""
-        ab = self.alpha_bar
-        return self._coef(ab.sqrt(), t, z0) * z0 + self._coef((1 - ab).sqrt(), t, z0) * eps
+        a, b = self._sqrt_ab(t, z0)
+        return a * z0 + b * eps
 
     def predict_x0(self, z_t: Tensor, eps: Tensor, t: Tensor) -> Tensor:
         """Invert eq. (11) for z_0 given a noise estimate."""
-        ab = self.alpha_bar
-        return (z_t - self._coef((1 - ab).sqrt(), t, z_t) * eps) / self._coef(ab.sqrt(), t, z_t)
+        a, b = self._sqrt_ab(t, z_t)
+        return (z_t - b * eps) / a
 
     def predict_eps(self, z_t: Tensor, x0: Tensor, t: Tensor) -> Tensor:
         """Invert eq. (11) for eps given a clean-latent estimate (t >= 1)."""
-        ab = self.alpha_bar
-        return (z_t - self._coef(ab.sqrt(), t, z_t) * x0) / self._coef((1 - ab).sqrt(), t, z_t)
+        a, b = self._sqrt_ab(t, z_t)
+        return (z_t - a * x0) / b
 
     def target(self, z0: Tensor, eps: Tensor, t: Tensor) -> Tensor:
         """What the network is trained to output: eps, or v = sqrt(abar) eps - sqrt(1-abar) z0."""
         if self.config.prediction == "epsilon":
             return eps
-        ab = self.alpha_bar
-        return self._coef(ab.sqrt(), t, z0) * eps - self._coef((1 - ab).sqrt(), t, z0) * z0
+        a, b = self._sqrt_ab(t, z0)
+        return a * eps - b * z0
 
     def split(self, output: Tensor, z_t: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         """Network output -> (z0-hat, eps-hat) for the configured ``prediction``.
@@ -123,6 +170,5 @@ class NoiseSchedule:
         """
         if self.config.prediction == "epsilon":
             return self.predict_x0(z_t, output, t), output
-        ab = self.alpha_bar
-        a, b = self._coef(ab.sqrt(), t, z_t), self._coef((1 - ab).sqrt(), t, z_t)
+        a, b = self._sqrt_ab(t, z_t)
         return a * z_t - b * output, b * z_t + a * output

@@ -96,6 +96,10 @@ def test_every_loss_and_schedule_key_changes_the_loss():
         m = LDSeg(cfg)
         if cfg.label_encoder.affine:  # identity at init: move it off identity
             m.label_encoder.scale.data.fill_(2.0)
+        with torch.no_grad():  # MONAI zero-initialises the denoiser's output conv (eps_hat = 0,
+            g = torch.Generator().manual_seed(7)  # blind to z_i): move it off zero
+            for p in m.denoiser.parameters():
+                p.add_(0.1 * torch.randn(p.shape, generator=g))
         return m.loss(b, torch.Generator().manual_seed(3), t=t, eps=eps)["loss"].item()
 
     base = tiny_config()
@@ -115,9 +119,48 @@ def test_every_loss_and_schedule_key_changes_the_loss():
         "label_encoder.affine": replace(
             base, label_encoder=replace(base.label_encoder, affine=True)
         ),
+        # the reference-code switches of the components
+        "norm": replace(base, norm="batch"),
+        "label_encoder.norm": replace(
+            base, label_encoder=replace(base.label_encoder, norm="batch")
+        ),
+        "label_encoder.downsample": replace(
+            base, label_encoder=replace(base.label_encoder, downsample="maxpool")
+        ),
+        "label_encoder.dropout": replace(
+            base, label_encoder=replace(base.label_encoder, dropout=0.2)
+        ),
+        "image_encoder.norm": replace(
+            base, image_encoder=replace(base.image_encoder, norm="batch")
+        ),
+        "image_encoder.dropout": replace(
+            base, image_encoder=replace(base.image_encoder, dropout=0.2)
+        ),
+        "image_encoder.head": replace(
+            base, image_encoder=replace(base.image_encoder, head="attention")
+        ),
+        "label_decoder.norm": replace(
+            base, label_decoder=replace(base.label_decoder, norm="batch")
+        ),
+        "label_decoder.dropout": replace(
+            base, label_decoder=replace(base.label_decoder, dropout=0.2)
+        ),
+        "label_decoder.output_norm": replace(
+            base, label_decoder=replace(base.label_decoder, output_norm=True)
+        ),
     }
     for key, cfg in variants.items():
         assert loss_of(cfg) != pytest.approx(ref, abs=1e-7), key
+    # t is injected above; the training-timestep range acts through the drawn t
+    drawn = replace(base.schedule, train_timesteps="0..T-1", num_train_timesteps=2)
+    torch.manual_seed(0)
+    a = LDSeg(replace(base, schedule=replace(drawn, train_timesteps="1..T")))
+    torch.manual_seed(0)
+    b = LDSeg(replace(base, schedule=drawn))
+    bt = batch()
+    la = a.loss(bt, torch.Generator().manual_seed(3))["loss"].item()
+    lb = b.loss(bt, torch.Generator().manual_seed(3))["loss"].item()
+    assert la != pytest.approx(lb, abs=1e-7), "schedule.train_timesteps"
 
 
 def test_shared_eps_is_one_draw_per_batch():

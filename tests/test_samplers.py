@@ -153,6 +153,7 @@ def test_every_sampler_key_changes_the_result():
         "eta": replace(base, eta=0.5),
         "x0_processing": replace(base, x0_processing="standardize"),
         "renormalize": replace(base, renormalize="batch"),
+        "timestep_grid": replace(base, timestep_grid="linspace"),
     }
     for key, cfg in variants.items():
         assert not torch.allclose(run(cfg), ref), key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from monai.networks.blocks import Convolution, ResidualUnit
+from monai.networks.layers.factories import Act, Norm, Pool
 from torch import Tensor, nn
 
 
@@ -42,8 +43,36 @@ def res_unit(
     )
 
 
+def down_unit(
+    spatial_dims: int,
+    c_in: int,
+    c_out: int,
+    *,
+    downsample: str = "stride",
+    norm: str = "group",
+    act: str = "swish",
+    dropout: float = 0.0,
+) -> nn.Module:
+    """Halve every spatial axis: a stride-2 residual unit (``"stride"``) or a 2x2 max-pool
+    followed by a residual unit at the pooled size (``"maxpool"``, the reference label encoder:
+    residual block, then ``MaxPooling2D``, so the pool sits between consecutive blocks)."""
+    kw = {"norm": norm, "act": act, "dropout": dropout}
+    if downsample == "stride":
+        return res_unit(spatial_dims, c_in, c_out, stride=2, **kw)
+    if downsample == "maxpool":
+        pool = Pool[Pool.MAX, spatial_dims](kernel_size=2)
+        return nn.Sequential(pool, res_unit(spatial_dims, c_in, c_out, **kw))
+    raise ValueError(f"unknown downsample {downsample!r}; use 'stride' or 'maxpool'")
+
+
 def up_unit(
-    spatial_dims: int, c_in: int, c_out: int, *, norm: str = "group", act: str = "swish"
+    spatial_dims: int,
+    c_in: int,
+    c_out: int,
+    *,
+    norm: str = "group",
+    act: str = "swish",
+    dropout: float = 0.0,
 ) -> nn.Sequential:
     """Stride-2 transposed convolution followed by a residual unit (the reference decoder)."""
     return nn.Sequential(
@@ -58,13 +87,26 @@ def up_unit(
             norm=norm_spec(norm, c_out),
             adn_ordering="NDA",
         ),
-        res_unit(spatial_dims, c_out, c_out, norm=norm, act=act),
+        res_unit(spatial_dims, c_out, c_out, norm=norm, act=act, dropout=dropout),
     )
 
 
 def conv1(spatial_dims: int, c_in: int, c_out: int) -> nn.Module:
     """A plain 1x1 (x1) convolution with bias, no norm/activation."""
     return Convolution(spatial_dims, c_in, c_out, kernel_size=1, conv_only=True)
+
+
+def batch_norm(spatial_dims: int, channels: int) -> nn.Module:
+    """BatchNorm over ``channels`` in 2D or 3D (MONAI's Norm factory)."""
+    return Norm[Norm.BATCH, spatial_dims](channels)
+
+
+def attention_head(spatial_dims: int, channels: int, act: str = "swish") -> nn.Sequential:
+    """The reference image encoder's last layers after its 1x1 convolution: a 1-head
+    self-attention (pre-norm, residual), the activation, then BatchNorm."""
+    return nn.Sequential(
+        SelfAttention(channels, heads=1), Act[act](), batch_norm(spatial_dims, channels)
+    )
 
 
 class SelfAttention(nn.Module):

@@ -6,13 +6,14 @@ import torch
 from torch import Tensor, nn
 
 from ldseg.config import LDSegConfig
-from ldseg.nets.blocks import conv1, res_unit, standardize_per_sample
+from ldseg.nets.blocks import conv1, down_unit, res_unit, standardize_per_sample
 
 
 class LabelEncoder(nn.Module):
     """ResUNet-style encoder without skip connections.
 
-    stem residual unit, then ``num_downsamplings`` stride-2 residual units, a 1x1 convolution to
+    stem residual unit, then ``num_downsamplings`` downsampling units (stride-2 residual units, or
+    2x2 max-pools each followed by a residual unit: ``downsample``), a 1x1 convolution to
     ``latent_channels`` and a standardising normalisation: every sample's z_l0 has zero mean and
     unit variance over (C, *spatial) — the reference code's LayerNorm over (H, W, C). With
     ``affine=True`` a learnable per-channel scale/shift follows (the reference code's LayerNorm
@@ -28,22 +29,11 @@ class LabelEncoder(nn.Module):
                 f"label_encoder.widths needs num_downsamplings + 1 = "
                 f"{config.num_downsamplings + 1} entries, got {len(widths)}"
             )
-        layers = [
-            res_unit(
-                d,
-                config.num_classes,
-                widths[0],
-                norm=config.norm,
-                act=config.act,
-                dropout=cfg.dropout,
-            )
-        ]
+        norm = cfg.norm or config.norm
+        kw = {"norm": norm, "act": config.act, "dropout": cfg.dropout}
+        layers = [res_unit(d, config.num_classes, widths[0], **kw)]
         for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
-            layers.append(
-                res_unit(
-                    d, c_in, c_out, stride=2, norm=config.norm, act=config.act, dropout=cfg.dropout
-                )
-            )
+            layers.append(down_unit(d, c_in, c_out, downsample=cfg.downsample, **kw))
         layers.append(conv1(d, widths[-1], config.latent_channels))
         self.body = nn.Sequential(*layers)
         self.affine = cfg.affine
