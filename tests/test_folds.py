@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from benchmarks.data import open_source
@@ -12,6 +14,7 @@ from benchmarks.data.splits import partition, split_record
 from benchmarks.pipeline import JobSpec
 from benchmarks.profiles import load_profile
 from benchmarks.trained import resolved_config, train_hash
+from reports.folds import metric_columns, per_fold_table, pooled_table
 
 
 @pytest.mark.realdata
@@ -43,3 +46,42 @@ def test_the_fold_is_part_of_the_job_identity_only_when_used():
     hashes = {train_hash(s, prof) for s in (plain, f0, f1)}
     assert len(hashes) == 3
     assert json.dumps(f0.fold_keys) == '{"fold": 0, "num_folds": 2}' and plain.fold_keys == {}
+
+
+def _fold_cases() -> pd.DataFrame:
+    """ldseg, 5 folds (fold k holds out case k+1), 2 seeds; DSC_FC = 0.5 + 0.1 k + 0.02 seed."""
+    rows = []
+    for k in range(5):
+        for seed in (0, 1):
+            fc, tc = 0.5 + 0.1 * k + 0.02 * seed, 0.4
+            rows.append(
+                {"case_id": f"case{k + 1}", "dsc_FC": fc, "dsc_TC": tc, "dsc_combined": 0.7}
+                | {"dsc_mean": (fc + tc) / 2, "method": "ldseg", "seed": seed, "fold": k}
+            )
+    return pd.DataFrame(rows)
+
+
+def test_pooled_dsc_is_over_the_held_out_volumes():
+    from scipy import stats
+
+    cases = _fold_cases()
+    cols = metric_columns(cases, ["FC", "TC"])
+    assert cols == ["dsc_FC", "dsc_TC", "dsc_combined"]
+    pooled = pooled_table(cases, cols).iloc[0]
+    assert (pooled["folds"], pooled["held-out cases"]) == (5, 5)
+    per_volume = np.array([0.51, 0.61, 0.71, 0.81, 0.91])  # mean over the two seeds
+    half = stats.t.ppf(0.975, 4) * per_volume.std(ddof=1) / np.sqrt(5)
+    assert pooled["DSC FC"] == f"{per_volume.mean():.3f} ± {half:.3f}"
+    assert pooled["DSC TC"] == "0.400 ± 0.000"
+    folds = per_fold_table(cases, cols)
+    assert list(folds["held out"]) == [f"case{k + 1}" for k in range(5)]
+    seeds = np.array([0.7, 0.72])  # fold 2: 0.5 + 0.2 (+ 0.02)
+    half = stats.t.ppf(0.975, 1) * seeds.std(ddof=1) / np.sqrt(2)
+    assert folds.iloc[2]["DSC FC"] == f"0.710 ± {half:.3f}"
+
+
+def test_a_volume_held_out_twice_is_refused():
+    cases = _fold_cases()
+    cases.loc[cases["fold"] == 1, "case_id"] = "case1"  # fold 1 tests case1 again
+    with pytest.raises(ValueError, match=r"\['case1'\] held out by more than one fold"):
+        pooled_table(cases, ["dsc_FC"])
