@@ -94,6 +94,10 @@ class NoiseSchedule:
 
     def _coef(self, values: Tensor, t: Tensor, like: Tensor) -> Tensor:
         """values[t] broadcast to ``like``'s shape (batch first), in like's dtype/device."""
+        if isinstance(t, Tensor) and t.is_meta:  # shapes only (``bench plan`` counts on meta)
+            return torch.empty(t.numel(), dtype=like.dtype, device=like.device).reshape(
+                -1, *([1] * (like.dim() - 1))
+            )
         t = torch.as_tensor(t, device=values.device).long().reshape(-1)
         out = values[t].to(device=like.device, dtype=like.dtype)
         return out.reshape(-1, *([1] * (like.dim() - 1)))
@@ -101,7 +105,7 @@ class NoiseSchedule:
     def _sqrt_ab(self, t: Tensor, like: Tensor) -> tuple[Tensor, Tensor]:
         """(sqrt(abar_t), sqrt(1 - abar_t)) broadcast to ``like`` (t may be non-integer)."""
         t = torch.as_tensor(t)
-        if not t.is_floating_point():
+        if not t.is_floating_point() or t.is_meta:
             ab = self.alpha_bar
             return self._coef(ab.sqrt(), t, like), self._coef((1 - ab).sqrt(), t, like)
         ab = self.alpha_bar_at(t.detach().cpu().reshape(-1))
