@@ -48,9 +48,10 @@ class TrainConfig:
     # (1 - step/steps)^0.9; "constant": the reference code.
     lr_schedule: Literal["exp", "poly", "constant"] = "exp"
     lr_final_fraction: Annotated[float, Interval(gt=0, le=1)] = 0.05
-    grad_clip: PositiveFloat | None = 1.0  # max global grad norm; None = off
+    # max global grad norm; 0 (what a TOML profile can write) or None = off (the reference code)
+    grad_clip: NonNegativeFloat | None = 1.0
     ema_decay: Probability | None = None  # EMA of method.ema_target(); None (or 0) = off
-    amp: bool = False  # bf16 autocast, honoured on CUDA only
+    amp: bool = False  # bf16 autocast, honoured on CUDA only (the reference code: fp32)
     checkpoint_every: PositiveInt = 250
     curve_every: NonNegativeInt = 0  # evaluate every N steps for the DSC-vs-time curve (0 = off)
     # keep the inference weights (EMA applied) at these steps: snapshots/step<N>.pt beside the

@@ -105,7 +105,7 @@ PROFILE_CASES = [
     ("[train]\nseed = -1\n", "train.seed: must be in [0, 4294967295], got -1"),
     ("[train]\nseed = 4294967296\n", "train.seed: must be in [0, 4294967295]"),
     ("[train]\namp = 1\n", "train.amp: expected true or false, got 1"),
-    ("[train]\ngrad_clip = 0\n", "train.grad_clip: must be > 0, got 0"),
+    ("[train]\ngrad_clip = -1\n", "train.grad_clip: must be >= 0, got -1"),
     ("[train]\nmomentum = 1.5\n", "train.momentum: must be in [0, 1), got 1.5"),
     ("[eval]\nbatch_size = 0\n", "eval.batch_size: must be >= 1, got 0"),
     ("[eval]\nnum_inference_steps = 'two'\n", "eval.num_inference_steps: expected an integer"),
