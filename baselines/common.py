@@ -1,16 +1,16 @@
-"""What the baselines share: the Dice + CE loss, the deterministic-method wrapper, padding to a
-network's size multiple, and the sampler-argument handling of the diffusion baselines.
+"""What the baselines share: the Dice + CE loss, the deterministic-method wrapper and padding to a
+network's size multiple (the diffusion baselines share ``ldseg.sampling_method`` with LDSeg).
 
 A deterministic baseline is a MONAI / smp network wrapped in :class:`DeterministicMethod`, which
-answers the method protocol of ``benchmarks.methods`` (``loss``, ``predict``, ``samples``,
-``ema_target``). The wrapper pads the input with zeros to the size the network needs and crops
+answers the method protocol of ``benchmarks.methods`` (``loss``, ``predict``, ``ema_target``).
+The wrapper pads the input with zeros to the size the network needs and crops
 the logits back, so every network accepts every profile's image size.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +18,7 @@ from monai.losses import DiceLoss
 from torch import Tensor, nn
 
 from ldseg.config import NonNegativeFloat, SamplerConfig
-from ldseg.model import Segmentation
+from ldseg.sampling_method import Segmentation
 
 
 @dataclass(frozen=True)
@@ -91,22 +91,6 @@ def check_divisible(shape: tuple[int, ...], multiple: int, what: str) -> None:
         )
 
 
-def sampler_config(default: SamplerConfig, sampler: str | SamplerConfig | None) -> SamplerConfig:
-    """``predict``'s ``sampler`` argument: None (the method's own), a name, or a full config."""
-    if sampler is None:
-        return default
-    if isinstance(sampler, SamplerConfig):
-        return sampler
-    return replace(default, name=sampler)
-
-
-def check_num_samples(num_samples: int) -> int:
-    n = int(num_samples)
-    if n < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    return n
-
-
 class DeterministicMethod(nn.Module):
     """A segmentation network trained with :class:`SegLoss`, predicting softmax probabilities.
 
@@ -114,8 +98,6 @@ class DeterministicMethod(nn.Module):
     zero-padded at the end of each axis and the logits are cropped back, so the loss and the
     prediction only ever see the original pixels.
     """
-
-    samples = False
 
     def __init__(
         self,

@@ -12,7 +12,8 @@ strategy differs, which is the comparison the paper draws (Sec. V-B).
 * Stage 2: the VAE is frozen (run in eval mode under ``no_grad``); z_0 = posterior mean times a
   scale factor estimated once, on the first stage-2 batch, as 1 / std(z_0) (Rombach et al.'s
   unit-variance rescaling). An ImageEncoder + Denoiser learn eps with the MSE only.
-* Inference: the shared sampler in latent space, then z_0 / scale through the VAE decoder.
+* Inference: the shared sampler in latent space (``ldseg.sampling_method.SamplingMethod``), then
+  z_0 / scale through the VAE decoder.
 
 The protocol has no stage hook, so the module counts its own optimiser steps in a buffer (kept by
 checkpoints) and advances it on every ``loss`` call made in training mode with gradients on.
@@ -28,13 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from baselines.common import (
-    SegLoss,
-    SegLossConfig,
-    check_divisible,
-    check_num_samples,
-    sampler_config,
-)
+from baselines.common import SegLoss, SegLossConfig, check_divisible
 from ldseg.config import (
     DenoiserConfig,
     ImageEncoderConfig,
@@ -50,10 +45,10 @@ from ldseg.config import (
     SpatialDims,
     Widths,
 )
-from ldseg.model import Segmentation, one_hot
+from ldseg.model import one_hot
 from ldseg.nets import Denoiser, ImageEncoder, LabelDecoder
 from ldseg.nets.blocks import conv1, res_unit
-from ldseg.samplers import sample_conditional
+from ldseg.sampling_method import SamplingMethod
 from ldseg.schedule import NoiseSchedule
 
 
@@ -117,9 +112,7 @@ class LabelVAEEncoder(nn.Module):
         return mean, logvar.clamp(-30.0, 20.0)
 
 
-class LSegDiff(nn.Module):
-    samples = True
-
+class LSegDiff(SamplingMethod):
     def __init__(self, config: LSegDiffConfig) -> None:
         super().__init__()
         self.config = config
@@ -147,6 +140,8 @@ class LSegDiff(nn.Module):
             config.denoiser,
         )
         self.schedule = NoiseSchedule(config.schedule)
+        self.sampler = config.sampler
+        self.sample_channels = config.latent_channels
         self.vae_loss = SegLoss(config.vae_loss)
         self.stage1_steps = round(config.stage1_fraction * config.train_steps)
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
@@ -230,32 +225,13 @@ class LSegDiff(nn.Module):
         mse = F.mse_loss(output, self.schedule.target(z_0, eps, t))
         return {"loss": mse, "mse": mse.detach()}
 
-    # -- inference -------------------------------------------------------------------------
-    @torch.no_grad()
-    def predict(
-        self,
-        images: Tensor,
-        *,
-        num_inference_steps: int | None = None,
-        sampler: str | SamplerConfig | None = None,
-        num_samples: int = 1,
-        generator: torch.Generator | None = None,
-    ) -> Segmentation:
-        """N samples per image as one batch through the shared sampler, decoded by the VAE."""
-        self.check_size(images)
-        n = check_num_samples(num_samples)
-        z_0 = sample_conditional(
-            self.denoiser,
-            self.image_encoder(images),
-            self.config.latent_channels,
-            self.schedule,
-            sampler_config(self.config.sampler, sampler),
-            num_samples=n,
-            num_inference_steps=num_inference_steps,
-            generator=generator,
-        )
-        probs = torch.softmax(self.label_decoder(z_0 / self.scale_factor), dim=1)
-        return Segmentation.from_samples(probs.reshape(images.shape[0], n, *probs.shape[1:]))
+    # -- inference (SamplingMethod.predict) ------------------------------------------------
+    def encode_condition(self, images: Tensor) -> Tensor:
+        return self.image_encoder(images)
+
+    def decode_latent(self, z_0: Tensor) -> Tensor:
+        """Through the frozen VAE decoder, z_0 / scale (the scaled latent back to the VAE's)."""
+        return torch.softmax(self.label_decoder(z_0 / self.scale_factor), dim=1)
 
     def ema_target(self) -> nn.Module:
         return self

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from scipy.ndimage import distance_transform_edt
 from torch import Tensor, nn
 
-from baselines.common import check_divisible, check_num_samples, sampler_config
+from baselines.common import check_divisible
 from ldseg.config import (
     DenoiserConfig,
     NumClasses,
@@ -35,9 +35,9 @@ from ldseg.config import (
     Widths,
 )
 from ldseg.errors import ConfigError
-from ldseg.model import Segmentation, one_hot
+from ldseg.model import one_hot
 from ldseg.nets import Denoiser
-from ldseg.samplers import sample_conditional
+from ldseg.sampling_method import SamplingMethod
 from ldseg.schedule import NoiseSchedule
 
 
@@ -63,10 +63,9 @@ class PixelUNetConfig(DenoiserConfig):
     num_head_channels: PositiveInt = 32
 
 
-class PixelDiffusion(nn.Module):
-    """eps-prediction diffusion on a mask representation x_0 of ``x_channels`` channels."""
-
-    samples = True
+class PixelDiffusion(SamplingMethod):
+    """eps-prediction diffusion on a mask representation x_0 of ``x_channels`` channels,
+    conditioned on the image itself (``encode_condition`` is the identity)."""
 
     def __init__(
         self,
@@ -78,7 +77,7 @@ class PixelDiffusion(nn.Module):
         sampler: SamplerConfig,
     ) -> None:
         super().__init__()
-        self.x_channels = x_channels
+        self.x_channels = self.sample_channels = x_channels
         self.denoiser = Denoiser(spatial_dims, x_channels, in_channels, network)
         self.schedule = NoiseSchedule(schedule)
         self.sampler = sampler
@@ -89,9 +88,12 @@ class PixelDiffusion(nn.Module):
         """(B, 1, *spatial) class indices -> x_0 (B, x_channels, *spatial) in [-1, 1]."""
         raise NotImplementedError
 
-    def probs(self, x_0: Tensor) -> Tensor:
+    def decode_latent(self, x_0: Tensor) -> Tensor:
         """A sampled x_0 -> class probabilities (B, C, *spatial) that sum to 1."""
         raise NotImplementedError
+
+    def encode_condition(self, images: Tensor) -> Tensor:
+        return images
 
     # the protocol -----------------------------------------------------------------------------
     def check_size(self, images: Tensor) -> None:
@@ -112,31 +114,6 @@ class PixelDiffusion(nn.Module):
         output = self.denoiser(x_t, images, t)
         mse = F.mse_loss(output, self.schedule.target(x_0, eps, t))
         return {"loss": mse, "mse": mse.detach()}
-
-    @torch.no_grad()
-    def predict(
-        self,
-        images: Tensor,
-        *,
-        num_inference_steps: int | None = None,
-        sampler: str | SamplerConfig | None = None,
-        num_samples: int = 1,
-        generator: torch.Generator | None = None,
-    ) -> Segmentation:
-        self.check_size(images)
-        n = check_num_samples(num_samples)
-        x_0 = sample_conditional(
-            self.denoiser,
-            images,
-            self.x_channels,
-            self.schedule,
-            sampler_config(self.sampler, sampler),
-            num_samples=n,
-            num_inference_steps=num_inference_steps,
-            generator=generator,
-        )
-        probs = self.probs(x_0)
-        return Segmentation.from_samples(probs.reshape(images.shape[0], n, *probs.shape[1:]))
 
     def ema_target(self) -> nn.Module:
         return self
@@ -189,7 +166,7 @@ class MedSegDiff(PixelDiffusion):
             return (labels == 1).float() * 2 - 1
         return one_hot(labels, self.num_classes) * 2 - 1
 
-    def probs(self, x_0: Tensor) -> Tensor:
+    def decode_latent(self, x_0: Tensor) -> Tensor:
         q = (x_0.clamp(-1, 1) + 1) / 2
         if self.foreground_only:
             return torch.cat([1 - q, q], dim=1)
@@ -278,7 +255,7 @@ class SDFDDPM(PixelDiffusion):
     def encode(self, labels: Tensor) -> Tensor:
         return mask_to_sdf(labels, self.config.truncation)
 
-    def probs(self, x_0: Tensor) -> Tensor:
+    def decode_latent(self, x_0: Tensor) -> Tensor:
         p = torch.sigmoid(self.config.prob_sharpness * x_0)
         return torch.cat([1 - p, p], dim=1)
 

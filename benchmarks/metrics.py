@@ -27,9 +27,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from monai.metrics import DiceMetric, HausdorffDistanceMetric, MeanIoU
 from torch import Tensor
+
+from ldseg.model import one_hot  # (B, 1, *spatial) -> (B, C, *spatial)
 
 __all__ = ["per_case_metrics", "summarize", "one_hot"]
 
@@ -51,11 +52,6 @@ def _as_label_map(x: Tensor, name: str) -> Tensor:
             f"got shape {tuple(x.shape)}"
         )
     return x.long()
-
-
-def one_hot(labels: Tensor, num_classes: int) -> Tensor:
-    """(B, *spatial) integer labels -> (B, C, *spatial) float one-hot."""
-    return F.one_hot(labels, num_classes).movedim(-1, 1).float()
 
 
 def _presence(onehot: Tensor) -> Tensor:
@@ -177,7 +173,10 @@ def per_case_metrics(
             f"combined must list foreground classes in [1, {num_classes - 1}], got {combined}"
         )
 
-    pred_oh, target_oh = one_hot(pred_l, num_classes), one_hot(target_l, num_classes)
+    pred_oh, target_oh = (
+        one_hot(pred_l[:, None], num_classes),
+        one_hot(target_l[:, None], num_classes),
+    )
     dsc, iou = _dice_iou(pred_oh, target_oh)
     cols: dict[str, object] = {"case_id": [str(c) for c in case_ids]}
     fg_names = list(class_names[1:])
@@ -195,7 +194,7 @@ def per_case_metrics(
         idx = torch.tensor(combined, device=pred_l.device)
         union_p = torch.isin(pred_l, idx).long()
         union_t = torch.isin(target_l, idx).long()
-        dsc_u, iou_u = _dice_iou(one_hot(union_p, 2), one_hot(union_t, 2))
+        dsc_u, iou_u = _dice_iou(one_hot(union_p[:, None], 2), one_hot(union_t[:, None], 2))
         cols["dsc_combined"] = dsc_u[:, 0].double().cpu().numpy()
         cols["iou_combined"] = iou_u[:, 0].double().cpu().numpy()
 

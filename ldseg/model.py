@@ -1,59 +1,39 @@
 """LDSeg = label encoder + image encoder + latent denoiser + label decoder, trained end to end.
 
 ``loss`` is Algorithm 1 (one gradient step's objective); ``segment`` is Algorithm 2 with any
-sampler and any number of steps, N samples per image as one batch (mean and SD maps, Fig. 10).
+sampler and any number of steps, N samples per image as one batch (mean and SD maps, Fig. 10):
+the shared :class:`~ldseg.sampling_method.SamplingMethod` ``predict``, with z_i as the condition
+and the label decoder's softmax as the decoding.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from monai.losses import DiceLoss
 from torch import Tensor, nn
 
-from ldseg.config import LDSegConfig, SamplerConfig
+from ldseg.config import LDSegConfig
 from ldseg.nets import Denoiser, ImageEncoder, LabelDecoder, LabelEncoder
-from ldseg.samplers import sample_conditional
+from ldseg.sampling_method import SamplingMethod, Segmentation
 from ldseg.schedule import NoiseSchedule
 
-
-@dataclass
-class Segmentation:
-    """What every method's ``predict`` returns.
-
-    probs: (B, C, *spatial) class probabilities (the mean over samples when N > 1);
-    labels: (B, 1, *spatial) argmax label map of ``probs``;
-    std: (B, C, *spatial) per-pixel SD of the class probabilities over the N samples, or None;
-    uncertainty: (B, 1, *spatial) the SD map of Fig. 10 (SD averaged over classes), or None.
-    """
-
-    probs: Tensor
-    labels: Tensor
-    std: Tensor | None = None
-    uncertainty: Tensor | None = None
-
-    @classmethod
-    def from_samples(cls, probs: Tensor) -> Segmentation:
-        """probs: (B, N, C, *spatial) -> mean / SD over the N samples."""
-        mean = probs.mean(dim=1)
-        std = probs.std(dim=1, correction=0) if probs.shape[1] > 1 else None
-        unc = std.mean(dim=1, keepdim=True) if std is not None else None
-        return cls(mean, mean.argmax(dim=1, keepdim=True), std, unc)
+__all__ = ["LDSeg", "Segmentation", "one_hot"]
 
 
 def one_hot(labels: Tensor, num_classes: int) -> Tensor:
-    """(B, 1, *spatial) class indices -> (B, C, *spatial) float one-hot."""
+    """(B, 1, *spatial) class indices -> (B, C, *spatial) float one-hot: the project's one.
+
+    Not MONAI's ``one_hot``: it gives the same values in another memory layout, which changes the
+    convolutions' rounding, so training would no longer be bit-identical to the cached jobs.
+    """
     return F.one_hot(labels[:, 0].long(), num_classes).movedim(-1, 1).float()
 
 
-class LDSeg(nn.Module):
+class LDSeg(SamplingMethod):
     """The paper's model. ``label_encoder`` / ``image_encoder`` may be swapped for the Table V
     ablations (any module with the same input/output contract and an ``out_channels`` attribute
     for the image side)."""
-
-    samples = True
 
     def __init__(
         self,
@@ -72,6 +52,8 @@ class LDSeg(nn.Module):
         self.denoiser = Denoiser(config.spatial_dims, config.latent_channels, cond, config.denoiser)
         self.label_decoder = LabelDecoder(config)
         self.schedule = NoiseSchedule(config.schedule)
+        self.sampler = config.sampler
+        self.sample_channels = config.latent_channels
         self.dice = DiceLoss(
             include_background=config.loss.dice_include_background,
             to_onehot_y=False,
@@ -142,56 +124,18 @@ class LDSeg(nn.Module):
         total = ce + cfg.gamma * dice + cfg.lam * mse
         return {"loss": total, "ce": ce.detach(), "dice": dice.detach(), "mse": mse.detach()}
 
-    # -- Algorithm 2 -----------------------------------------------------------------------
-    @torch.no_grad()
-    def segment(
-        self,
-        images: Tensor,
-        *,
-        num_inference_steps: int | None = None,
-        sampler: str | SamplerConfig | None = None,
-        num_samples: int = 1,
-        generator: torch.Generator | None = None,
-        callback=None,
-    ) -> Segmentation:
-        """Sample ``num_samples`` segmentations per image.
+    # -- Algorithm 2 (SamplingMethod.predict) -----------------------------------------------
+    def encode_condition(self, images: Tensor) -> Tensor:
+        """z_i, once per image."""
+        return self.image_encoder(images)
 
-        The image embedding z_i is computed once per image (not per step) and the N samples of
-        every image run as one batch of B * N latents.
-        """
-        self.check_size(images)
-        config = self._sampler_config(sampler)
-        z_i = self.image_encoder(images)
-        n = int(num_samples)
-        if n < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-        z_0 = sample_conditional(
-            self.denoiser,
-            z_i,
-            self.config.latent_channels,
-            self.schedule,
-            config,
-            num_samples=n,
-            num_inference_steps=num_inference_steps,
-            generator=generator,
-            callback=callback,
-        )
-        probs = torch.softmax(self.label_decoder(z_0), dim=1)
-        return Segmentation.from_samples(probs.reshape(images.shape[0], n, *probs.shape[1:]))
+    def decode_latent(self, z_0: Tensor) -> Tensor:
+        return torch.softmax(self.label_decoder(z_0), dim=1)
 
-    def predict(self, images: Tensor, **sampling) -> Segmentation:
-        """The method protocol's name for :meth:`segment`."""
-        return self.segment(images, **sampling)
+    def segment(self, images: Tensor, **sampling) -> Segmentation:
+        """Algorithm 2, the paper's name for :meth:`predict`."""
+        return self.predict(images, **sampling)
 
     def ema_target(self) -> nn.Module:
         """The part averaged by EMA when enabled (the reference code keeps an EMA denoiser)."""
         return self.denoiser
-
-    def _sampler_config(self, sampler: str | SamplerConfig | None) -> SamplerConfig:
-        if sampler is None:
-            return self.config.sampler
-        if isinstance(sampler, SamplerConfig):
-            return sampler
-        from dataclasses import replace
-
-        return replace(self.config.sampler, name=sampler)

@@ -114,8 +114,8 @@ def test_empty_mask_policy():
 
 def test_installed_monai_empty_behaviour_matches_policy():
     """Documents what MONAI itself returns (we also re-impose the policy in metrics.py)."""
-    z = one_hot(torch.zeros(1, 4, 4, dtype=torch.long), 2)
-    sq = one_hot(_labels("1100", "1100", "0000", "0000")[:, 0], 2)
+    z = one_hot(torch.zeros(1, 1, 4, 4, dtype=torch.long), 2)
+    sq = one_hot(_labels("1100", "1100", "0000", "0000"), 2)
     kw = dict(include_background=False, reduction="none", ignore_empty=False)
     for p, t, expected in [(z, z, 1.0), (sq, z, 0.0), (z, sq, 0.0)]:
         assert DiceMetric(**kw)(p, t).item() == expected
