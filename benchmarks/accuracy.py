@@ -1,90 +1,42 @@
-"""Accuracy children (Tables I, II, III, V) and the steps sweep (Fig. 5 / 6a).
-
-An accuracy child trains (or reuses) its shared train job and logs its test metrics, per-case
-table, checkpoint and a few test cases (image, ground truth, prediction) for the qualitative
-figures, and the method's cost (:func:`measure_cost`): parameters, FLOPs and median latency of
-one test image at the row's K, training seconds per 100 steps and peak memory. A steps child
-reuses the same trained model and only predicts again with K sampling steps (no retraining):
-``load_trained`` + ``evaluate`` with an ``EvalConfig`` override.
+"""What an accuracy child (``benchmarks/kinds/accuracy.py``) measures besides the test metrics:
+the method's cost (:func:`measure_cost`: parameters, FLOPs and median latency of one test image
+at the row's K, training seconds per 100 steps and peak memory) and a few test cases (image,
+ground truth, prediction) for the qualitative figures (:func:`qualitative_artifacts`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any
 
 import numpy as np
 import torch
 
-from benchmarks.evaluate import evaluate
 from benchmarks.experiments import Child
 from benchmarks.pipeline import eval_config_from
-from benchmarks.trained import (
-    ChildContext,
-    ChildOutput,
-    TrainedJob,
-    ensure_trained,
-    numeric,
-    resolved_config,
-    train_hash,
-)
+from benchmarks.trained import ChildContext, TrainedJob
 
 
-def describe(child: Child, ctx: ChildContext) -> dict[str, Any]:
-    """The full resolved config of the child (logged as params, hashed for the cache)."""
-    spec = ctx.job_spec(child.method, child.dataset, child.seed)
-    cfg = resolved_config(spec, ctx.profile)
-    if "num_inference_steps" in child.settings:
-        cfg["eval"]["num_inference_steps"] = child.settings["num_inference_steps"]
-    cfg["train_hash"] = train_hash(spec, ctx.profile)
-    if child.kind == "accuracy":
-        cfg["cost"] = {
-            "batch": 1,
-            "warmup": ctx.settings.timing_warmup,
-            "repeats": ctx.settings.timing_repeats,
-            "flops": "torch.utils.flop_counter",
-        }
-    return cfg
+def qualitative_artifacts(job: TrainedJob, ctx: ChildContext, child: Child, n: int) -> list:
+    """The first ``n`` test cases saved (``qualitative.npz``) and drawn (``figures/``)."""
+    path = ctx.workdir / "qualitative.npz"
+    save_qualitative(job, ctx, n, path)
+    artifacts: list = [(path, None)]
+    figure = _qualitative_figure(child, path, ctx.workdir / "qualitative.jpg")
+    if figure is not None:
+        artifacts.append((figure, "figures"))
+    return artifacts
 
 
-def _train(child: Child, ctx: ChildContext) -> TrainedJob:
-    spec = ctx.job_spec(child.method, child.dataset, child.seed)
-    return ensure_trained(
-        spec, ctx.profile, ctx.out_root, progress=ctx.hooks.train if ctx.hooks else None
-    )
-
-
-def run_accuracy(child: Child, ctx: ChildContext) -> ChildOutput:
-    job = _train(child, ctx)
-    artifacts = [
-        (job.dir / name, None)
-        for name in ("per_case.csv", "metrics.json", "config.json", "curve.csv")
-        if (job.dir / name).is_file()
-    ]
-    artifacts.append((job.checkpoint, "model"))
-    if ctx.settings.qualitative_cases > 0:
-        path = ctx.workdir / "qualitative.npz"
-        save_qualitative(job, ctx, ctx.settings.qualitative_cases, path)
-        artifacts.append((path, None))
-        figure = _qualitative_figure(child, path, ctx.workdir / "qualitative.jpg")
-        if figure is not None:
-            artifacts.append((figure, "figures"))
-    cost, memory_source = measure_cost(job, ctx)
-    return ChildOutput(
-        {**numeric(job.metrics), **cost},
-        artifacts,
-        {"train_hash": job.hash, "weights": "trained", "memory_source": memory_source},
-    )
-
-
-def measure_cost(job: TrainedJob, ctx: ChildContext) -> tuple[dict[str, float], str]:
+def measure_cost(
+    job: TrainedJob, ctx: ChildContext, *, warmup: int, repeats: int
+) -> tuple[dict[str, float], str]:
     """What the row's method costs, on this child's device, in this process: one test image
-    through :func:`predict_cost` with the evaluation settings behind the row's DSC, and the
-    train job's optimiser seconds per 100 steps. Returns (metrics, memory source)."""
+    through :func:`predict_cost` with the evaluation settings behind the row's DSC (``warmup``
+    untimed calls, the median of ``repeats``), and the train job's optimiser seconds per 100
+    steps. Returns (metrics, memory source)."""
     method, ckpt = ctx.cache.model(job.checkpoint, ctx.device)
     test = ctx.cache.test_split(job.spec, ctx.profile)
-    total = ctx.settings.timing_warmup + ctx.settings.timing_repeats
+    total = warmup + repeats
     calls = [0]
 
     def on_call() -> None:
@@ -96,8 +48,8 @@ def measure_cost(job: TrainedJob, ctx: ChildContext) -> tuple[dict[str, float], 
         method,
         test[0]["image"][None].to(ctx.device),
         eval_config_from(ckpt),
-        warmup=ctx.settings.timing_warmup,
-        repeats=ctx.settings.timing_repeats,
+        warmup=warmup,
+        repeats=repeats,
         device=ctx.device,
         on_call=on_call,
     )
@@ -198,27 +150,3 @@ def _qualitative_figure(child: Child, npz, image_path):
 def middle_slice(x: torch.Tensor) -> torch.Tensor:
     """(B, C, D, H, W) -> (B, C, H, W) at D // 2; 2D input is returned as is."""
     return x[:, :, x.shape[2] // 2] if x.ndim == 5 else x
-
-
-def run_steps(child: Child, ctx: ChildContext) -> ChildOutput:
-    job = _train(child, ctx)
-    k = int(child.settings["num_inference_steps"])
-    method, ckpt = ctx.cache.model(job.checkpoint, ctx.device)
-    cfg = eval_config_from(ckpt, num_inference_steps=k)
-    test = ctx.cache.test_split(job.spec, ctx.profile)
-    done = [0]
-
-    def on_batch(b: int) -> None:
-        done[0] += b
-        if ctx.hooks:
-            ctx.hooks.work(f"K={k}", done[0], len(test))
-
-    df, summary = evaluate(method, test, cfg, device=ctx.device, on_batch=on_batch)
-    path = ctx.workdir / "per_case.csv"
-    df.to_csv(path, index=False)
-    (ctx.workdir / "eval_config.json").write_text(json.dumps(cfg.__dict__, indent=2))
-    return ChildOutput(
-        {**numeric(summary), "num_inference_steps": k},
-        [(path, None), (ctx.workdir / "eval_config.json", None)],
-        {"train_hash": job.hash, "weights": "trained"},
-    )

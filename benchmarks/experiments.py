@@ -1,10 +1,12 @@
 """The paper's experiments as data: Tables I-V, Fig. 5/6a (steps), Fig. 6b (runtime), Fig. 8
 (robustness) and Fig. 10 (uncertainty).
 
-One :class:`Experiment` = one MLflow parent run; :func:`plan` expands it into :class:`Child`
-specs (one frozen dataclass = one nested MLflow run: method x dataset x seed x setting). The
-runner (``benchmarks/runner.py``) executes children; the per-kind work lives in one file each
-(``accuracy.py``, ``runtime.py``, ``robustness.py``, ``uncertainty.py``).
+One :class:`Experiment` = one MLflow parent run. Its ``kind`` names a registered experiment
+kind (``benchmarks/kinds/``, one file each), which plans it into :class:`Child` specs (one
+frozen dataclass = one nested MLflow run: method x dataset x seed x setting) with
+:func:`benchmarks.kinds.plan`, describes and runs each child, declares the settings it reads
+and names the renderer of its report. The runner (``benchmarks/runner.py``) executes children.
+This module is data only: it imports no kind.
 
 Experiment settings (seeds, step lists, robustness datasets, the number of uncertainty samples,
 timing repeats) are :class:`ExperimentSettings`; each profile's ``[experiments]`` table sets
@@ -24,9 +26,6 @@ from ldseg.config import NonNegativeInt, PositiveInt, Seed
 T = TypeVar("T")
 ABLATIONS = ("ldseg-ld", "ldseg-id", "ldseg-ld-id")
 PAPER_STEPS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
-
-Kind = Literal["accuracy", "steps", "table4", "runtime", "robustness", "uncertainty"]
-
 
 # Value ranges (annotated-types markers, checked by benchmarks.configs.from_dict): a list that may
 # not be empty, and the noise SD of the robustness experiment on images in [0, 1] (an SD above 1
@@ -114,7 +113,7 @@ def settings_for(profile: Any, **overrides: Any) -> ExperimentSettings:
 @dataclass(frozen=True)
 class Experiment:
     name: str
-    kind: Kind
+    kind: str  # a registered experiment kind (benchmarks.kinds.KINDS)
     title: str
     paper: str  # where in the paper
     datasets: tuple[str, ...] = ()  # fixed datasets (accuracy tables); others use the settings
@@ -183,7 +182,7 @@ class Child:
     (``num_inference_steps``, ``sigma``, ``size``) as sorted (key, value) pairs."""
 
     experiment: str
-    kind: Kind
+    kind: str
     method: str
     dataset: str
     seed: int = 0
@@ -219,149 +218,3 @@ class Plan:
     settings: ExperimentSettings
     children: tuple[Child, ...]
     skipped: tuple[Skip, ...] = field(default_factory=tuple)
-
-
-# -- method selection --------------------------------------------------------------------------
-def _registry():
-    from benchmarks.methods import registry
-
-    return registry()
-
-
-def candidates(exp: Experiment, settings: ExperimentSettings) -> tuple[str, ...]:
-    """Every method the experiment runs by default (before ``--methods`` narrows it)."""
-    reg = _registry()
-    if exp.kind == "accuracy":
-        if exp.ablation:
-            return tuple(m for m in ("ldseg", *ABLATIONS) if m in reg)
-        return tuple(sorted(n for n, s in reg.items() if exp.dims in s.dims and n not in ABLATIONS))
-    if exp.kind == "table4" or exp.kind == "uncertainty":
-        return ("ldseg",)
-    if exp.kind == "steps":
-        return ("ldseg", *settings.steps_compare_methods)
-    if exp.kind == "runtime":
-        return settings.runtime_methods
-    if exp.kind == "robustness":
-        return settings.robustness_methods
-    raise AssertionError(exp.kind)
-
-
-def select_methods(
-    exp: Experiment, settings: ExperimentSettings, methods: tuple[str, ...] | None
-) -> tuple[str, ...]:
-    from benchmarks.methods import get_spec
-
-    allowed = candidates(exp, settings)
-    if not methods:
-        return allowed
-    for m in methods:
-        get_spec(m)  # unknown name -> ConfigError listing the registered methods
-        if m not in allowed:
-            raise ConfigError(
-                f"method {m!r} is not part of {exp.name}; its methods: {', '.join(allowed)}"
-            )
-    return tuple(dict.fromkeys(methods))
-
-
-def _fits(method: str, dataset: str) -> str | None:
-    """Why ``method`` cannot run on ``dataset`` (None when it can)."""
-    from benchmarks.data import get_info
-    from benchmarks.methods import get_spec
-
-    spec, info = get_spec(method), get_info(dataset)
-    if info.spatial_dims not in spec.dims:
-        return f"n/a ({'/'.join(f'{d}D' for d in spec.dims)} only)"
-    if spec.binary_only and info.num_classes != 2:
-        return "n/a (binary only)"
-    return None
-
-
-# -- planning ----------------------------------------------------------------------------------
-def plan(
-    exp: Experiment | str,
-    settings: ExperimentSettings,
-    methods: tuple[str, ...] | None = None,
-    seeds: tuple[int, ...] | None = None,
-) -> Plan:
-    """Expand an experiment into its children (and the cells it skips, with reasons)."""
-    exp = get_experiment(exp) if isinstance(exp, str) else exp
-    chosen = select_methods(exp, settings, methods)
-    seeds = tuple(seeds) if seeds else settings.seeds
-    children: list[Child] = []
-    skipped: list[Skip] = []
-
-    def add(method: str, dataset: str, seed: int, trained: bool = True, **setting: Any) -> None:
-        children.append(
-            Child(
-                exp.name, exp.kind, method, dataset, seed, tuple(sorted(setting.items())), trained
-            )
-        )
-
-    def cells(datasets) -> list[tuple[str, str]]:
-        out = []
-        for d in datasets:
-            for m in chosen:
-                reason = _fits(m, d)
-                if reason:
-                    skipped.append(Skip(m, d, reason))
-                else:
-                    out.append((m, d))
-        return out
-
-    if exp.kind == "accuracy":
-        for m, d in cells(exp.datasets):
-            for s in seeds:
-                add(m, d, s)
-    elif exp.kind == "steps":
-        pairs = [("ldseg", d) for d in settings.steps_datasets if "ldseg" in chosen]
-        pairs += [(m, settings.steps_compare_dataset) for m in chosen if m != "ldseg"]
-        for m, d in pairs:
-            reason = _fits(m, d)
-            if reason:
-                skipped.append(Skip(m, d, reason))
-                continue
-            for s in seeds:
-                for k in settings.steps:
-                    add(m, d, s, num_inference_steps=int(k))
-    elif exp.kind == "table4":
-        for m, d in cells(settings.table4_datasets):
-            for k in settings.table4_steps:
-                add(m, d, 0, trained=False, num_inference_steps=int(k))
-    elif exp.kind == "runtime":
-        for m, d in cells((settings.runtime_dataset,)):
-            for size in settings.runtime_sizes:
-                add(
-                    m,
-                    d,
-                    0,
-                    trained=False,
-                    size=int(size),
-                    num_inference_steps=int(settings.runtime_steps),
-                )
-    elif exp.kind == "robustness":
-        sigmas = sorted({0.0, *(float(x) for x in settings.robustness_sigmas)})
-        for m, d in cells(settings.robustness_datasets):
-            for s in seeds:
-                for sigma in sigmas:
-                    add(m, d, s, sigma=sigma)
-    elif exp.kind == "uncertainty":
-        for m, d in cells(settings.uncertainty_datasets):
-            for s in seeds:
-                add(m, d, s, num_samples=int(settings.uncertainty_samples))
-    return Plan(exp, settings, tuple(children), tuple(skipped))
-
-
-def relevant_settings(exp: Experiment, settings: ExperimentSettings) -> dict[str, Any]:
-    """The settings that change an experiment's children (logged on the parent run)."""
-    prefix = {
-        "accuracy": ("qualitative",),
-        "steps": ("steps", "qualitative"),
-        "table4": ("table4", "timing"),
-        "runtime": ("runtime", "timing"),
-        "robustness": ("robustness", "noise"),
-        "uncertainty": ("uncertainty",),
-    }[exp.kind]
-    out = {f.name: getattr(settings, f.name) for f in fields(settings) if f.name.startswith(prefix)}
-    out["seeds"] = settings.seeds
-    out["torch_threads"] = settings.torch_threads
-    return out

@@ -35,7 +35,8 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.experiments import get_experiment, plan, settings_for
+from benchmarks.experiments import get_experiment, settings_for
+from benchmarks.kinds import plan
 from benchmarks.methods import build_method, get_spec
 from benchmarks.pipeline import JobSpec, job_configs
 from benchmarks.profiles import Profile

@@ -1,4 +1,4 @@
-"""Robustness children (Fig. 8a): test DSC of a trained model on noisy test images.
+"""The noise of the robustness experiment (Fig. 8a, ``benchmarks/kinds/robustness.py``).
 
 The noisy image follows the paper's eq. 19, ``I_sigma = I + N(0, sigma)``, with ``sigma`` used
 as the **standard deviation** (as the reference code does; the paper calls it the variance),
@@ -12,22 +12,9 @@ batch size, and reruns are identical. Trained models are reused (no retraining).
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from benchmarks.evaluate import evaluate
-from benchmarks.experiments import Child
-from benchmarks.pipeline import eval_config_from
-from benchmarks.trained import (
-    ChildContext,
-    ChildOutput,
-    ensure_trained,
-    numeric,
-    resolved_config,
-    stable_hash,
-    train_hash,
-)
+from benchmarks.trained import stable_hash
 
 
 class GaussianNoise:
@@ -65,43 +52,3 @@ def _rescale(x: torch.Tensor, how: str) -> torch.Tensor:
         return x.clamp(0.0, 1.0)
     lo, hi = x.min(), x.max()
     return (x - lo) / (hi - lo).clamp_min(1e-8)
-
-
-def describe(child: Child, ctx: ChildContext) -> dict[str, Any]:
-    spec = ctx.job_spec(child.method, child.dataset, child.seed)
-    cfg = resolved_config(spec, ctx.profile)
-    cfg["noise"] = {
-        "sigma": child.settings["sigma"],
-        "seed": ctx.settings.noise_seed,
-        "rescale": ctx.settings.robustness_rescale,
-        "kind": "gaussian, sigma = std",
-    }
-    cfg["train_hash"] = train_hash(spec, ctx.profile)
-    return cfg
-
-
-def run_robustness(child: Child, ctx: ChildContext) -> ChildOutput:
-    spec = ctx.job_spec(child.method, child.dataset, child.seed)
-    job = ensure_trained(
-        spec, ctx.profile, ctx.out_root, progress=ctx.hooks.train if ctx.hooks else None
-    )
-    method, ckpt = ctx.cache.model(job.checkpoint, ctx.device)
-    cfg = eval_config_from(ckpt)
-    test = ctx.cache.test_split(spec, ctx.profile)
-    sigma = float(child.settings["sigma"])
-    noise = GaussianNoise(sigma, ctx.settings.noise_seed, ctx.settings.robustness_rescale)
-    done = [0]
-
-    def on_batch(b: int) -> None:
-        done[0] += b
-        if ctx.hooks:
-            ctx.hooks.work(f"sigma={sigma:g}", done[0], len(test))
-
-    df, summary = evaluate(method, test, cfg, device=ctx.device, on_batch=on_batch, transform=noise)
-    path = ctx.workdir / "per_case.csv"
-    df.to_csv(path, index=False)
-    return ChildOutput(
-        {**numeric(summary), "sigma": sigma},
-        [(path, None)],
-        {"train_hash": job.hash, "weights": "trained"},
-    )

@@ -4,6 +4,9 @@
   skips every child that already has a FINISHED run with that hash in the experiment
   (``force=True`` redoes them). Trained models are shared through ``benchmarks.trained`` (a
   train job resumes from its checkpoint), so an interrupted sweep picks up where it stopped.
+* Kinds: a child's config and work come from its experiment kind (``benchmarks.kinds``):
+  ``kind.describe(child, ctx)`` / ``kind.run(child, ctx)``, with ``ctx.settings`` the kind's
+  settings view; the sweep identity hashes the kind's declared settings.
 * A failing child is marked FAILED (run status + ``error`` / ``error_type`` tags + an
   ``error.txt`` traceback artifact) and the sweep goes on; :class:`SweepResult` says what failed.
 * The parent run is reused for the same sweep (experiment, profile, settings, seeds, methods,
@@ -28,7 +31,6 @@ Fault safety:
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import logging
 import signal
@@ -43,14 +45,8 @@ from typing import Any
 
 from benchmarks.configs import flatten
 from benchmarks.errors import StoreError
-from benchmarks.experiments import (
-    Child,
-    Plan,
-    get_experiment,
-    plan,
-    relevant_settings,
-    settings_for,
-)
+from benchmarks.experiments import Child, Plan, get_experiment, settings_for
+from benchmarks.kinds import get_kind, plan, relevant_settings
 from benchmarks.profiles import load_profile
 from benchmarks.settings import out_root as resolve_out_root
 from benchmarks.settings import require_writable, storage_error
@@ -64,16 +60,6 @@ from benchmarks.train_curves import (
 from benchmarks.trained import Cache, ChildContext, Hooks, stable_hash
 
 log = logging.getLogger(__name__)
-
-# kind -> (module, describe function, run function): one file per kind of child job
-KINDS: dict[str, tuple[str, str, str]] = {
-    "accuracy": ("benchmarks.accuracy", "describe", "run_accuracy"),
-    "steps": ("benchmarks.accuracy", "describe", "run_steps"),
-    "table4": ("benchmarks.runtime", "describe", "run_timing"),
-    "runtime": ("benchmarks.runtime", "describe", "run_timing"),
-    "robustness": ("benchmarks.robustness", "describe", "run_robustness"),
-    "uncertainty": ("benchmarks.uncertainty", "describe", "run_uncertainty"),
-}
 
 
 @dataclass(frozen=True)
@@ -176,10 +162,8 @@ def prepare(name: str, options: RunOptions) -> tuple[Plan, Any]:
     profile = load_profile(options.profile)
     settings = settings_for(profile, **options.settings)
     sweep_plan = plan(exp, settings, options.methods, options.seeds)
-    if exp.kind == "runtime":  # sizes a method cannot take become skipped cells
-        from benchmarks.runtime import drop_unfit_sizes
-
-        sweep_plan = drop_unfit_sizes(sweep_plan, profile)
+    # e.g. runtime: image sizes a method cannot take become skipped cells
+    sweep_plan = get_kind(exp.kind).check_plan(sweep_plan, profile)
     _check_data_root(sweep_plan, options.data_root)
     _check_store(options)
     return sweep_plan, profile
@@ -262,12 +246,13 @@ def _sweep(sweep_plan: Plan, profile, options: RunOptions, hooks: Hooks, env: di
             )
             cache = {} if options.force else tracker.finished_children(exp_id)
             model_cache = Cache()
+            view = get_kind(exp.kind).view(settings)  # the settings the kind declares
             total = len(sweep_plan.children)
             for i, child in enumerate(sweep_plan.children):
                 with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
                     ctx = ChildContext(
                         profile,
-                        settings,
+                        view,
                         root,
                         Path(tmp),
                         options.device,
@@ -345,11 +330,10 @@ def _run_child(
     signals: _Signals | None = None,
     force: bool = False,
 ) -> ChildResult:
-    module_name, describe_name, run_name = KINDS[child.kind]
-    module = importlib.import_module(module_name)
+    kind = get_kind(child.kind)
     t0 = time.perf_counter()
     try:
-        config = getattr(module, describe_name)(child, ctx)
+        config = kind.describe(child, ctx)
         h = child_hash(child, config, ctx.device)
     except Exception as err:  # cannot even resolve its config: still a FAILED run
         config, h = {}, stable_hash({"child": asdict(child), "error": str(err)})
@@ -376,7 +360,7 @@ def _run_child(
             h,
             config,
             describe_error,
-            getattr(module, run_name),
+            kind.run,
             ctx,
             tracker,
             exp_id,

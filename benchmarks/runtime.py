@@ -1,26 +1,21 @@
-"""Timing children: Table IV (LDSeg per image at K=1000 vs K=2 on each dataset) and Fig. 6b
-(per-image latency and peak memory vs image size for the diffusion methods and ResUNet).
-
-Both use **untrained** weights (seeded initialisation): the cost of a forward pass does not
-depend on the values of the weights, so no training is needed, and the runs say so
-(tag ``weights=untrained``). One image per call (batch 1), timed by
-:func:`benchmarks.timing.time_callable` (warm-up, repeats, median, CUDA synchronisation, peak
-memory) in the same process for every method.
+"""What the timing kinds (Table IV, Fig. 6b: ``benchmarks/kinds/runtime.py``) measure and check:
+:func:`time_predict` times one image through an untrained method (batch 1,
+:func:`benchmarks.timing.time_callable`: warm-up, repeats, median, CUDA synchronisation, peak
+memory); :func:`drop_unfit_sizes` turns image sizes a method cannot take into skipped cells.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, replace
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from benchmarks.errors import ConfigError
-from benchmarks.experiments import Child
 from benchmarks.methods import build_method, method_config
 from benchmarks.timing import count_params, time_callable
-from benchmarks.trained import ChildContext, ChildOutput, resolved_config
 
 
 def _method_config(method: str, dataset: str, size: tuple[int, ...], profile):
@@ -83,8 +78,9 @@ def drop_unfit_sizes(sweep_plan, profile):
         for c in sweep_plan.children
         if "size" not in c.settings or (c.method, int(c.settings["size"])) not in problems
     )
+    dataset = {c.method: c.dataset for c in children}
     skipped = tuple(
-        Skip(m, sweep_plan.settings.runtime_dataset, f"n/a at {side} px: {why}")
+        Skip(m, dataset[m], f"n/a at {side} px: {why}")
         for (m, side), why in sorted(problems.items())
     )
     return dc_replace(sweep_plan, children=keep, skipped=tuple(sweep_plan.skipped) + skipped)
@@ -119,63 +115,32 @@ def _nearest_fits(side: int, sweep_plan, profile) -> str:
 
 
 def check_sizes(sweep_plan, profile) -> None:
-    """Refuse, before anything runs, a size no planned method can take (see
-    :func:`drop_unfit_sizes`, which the runner applies when it plans)."""
+    """Deprecated (``runner.prepare`` already applies :func:`drop_unfit_sizes`); kept until
+    no command calls it."""
     drop_unfit_sizes(sweep_plan, profile)
 
 
-def _size(child: Child, ctx: ChildContext) -> tuple[int, ...]:
-    if "size" in child.settings:
-        from benchmarks.data import get_info
-
-        return (int(child.settings["size"]),) * get_info(child.dataset).spatial_dims
-    return tuple(ctx.profile.dataset(child.dataset).size)
-
-
-def describe(child: Child, ctx: ChildContext) -> dict[str, Any]:
-    size = _size(child, ctx)
-    if child.kind == "table4":
-        spec = ctx.job_spec(child.method, child.dataset, child.seed)
-        cfg = resolved_config(spec, ctx.profile)
-        cfg.pop("train", None)
-    else:
-        _, mcfg = _method_config(child.method, child.dataset, size, ctx.profile)
-        cfg = {
-            "method": json.loads(json.dumps(asdict(mcfg), default=str)),
-            "dataset": {"name": child.dataset},
-        }
-    cfg["eval"] = asdict(
-        ctx.profile.eval_config(
-            child.method, num_inference_steps=child.settings["num_inference_steps"]
-        )
-    )
-    cfg["timing"] = {
-        "warmup": ctx.settings.timing_warmup,
-        "repeats": ctx.settings.timing_repeats,
-        "batch": 1,
-        "size": list(size),
-        "weights": "untrained",
-        "device": ctx.device,
-        "torch_threads": torch.get_num_threads(),
-    }
-    return cfg
-
-
-def run_timing(child: Child, ctx: ChildContext) -> ChildOutput:
-    size = _size(child, ctx)
-    info, mcfg = _method_config(child.method, child.dataset, size, ctx.profile)
-    if child.kind == "table4":  # the job's own method config (profile size, patch size)
-        spec = ctx.job_spec(child.method, child.dataset, child.seed)
-        from benchmarks.pipeline import job_configs
-
-        info, mcfg = job_configs(spec, ctx.profile)["_objects"]
-    k = int(child.settings["num_inference_steps"])
-    ev = ctx.profile.eval_config(child.method, num_inference_steps=k)
+def time_predict(
+    name: str,
+    mcfg,
+    info,
+    size: tuple[int, ...],
+    ctx,
+    *,
+    num_inference_steps: int,
+    warmup: int,
+    repeats: int,
+) -> tuple[dict[str, float], Path, str]:
+    """Latency and peak memory of one random image of ``size`` through the untrained method
+    ``name`` (seeded initialisation) at K = ``num_inference_steps`` with the profile's sampler.
+    Returns (metrics, ``timing.json`` in ``ctx.workdir``, memory source)."""
+    k = num_inference_steps
+    ev = ctx.profile.eval_config(name, num_inference_steps=k)
     torch.manual_seed(0)
-    method = build_method(child.method, mcfg, info).to(ctx.device).eval()
+    method = build_method(name, mcfg, info).to(ctx.device).eval()
     g = torch.Generator().manual_seed(0)
     x = torch.rand(1, info.in_channels, *size, generator=g).to(ctx.device)
-    total = ctx.settings.timing_warmup + ctx.settings.timing_repeats
+    total = warmup + repeats
     calls = [0]
 
     def fn():
@@ -191,26 +156,15 @@ def run_timing(child: Child, ctx: ChildContext) -> ChildOutput:
             ctx.hooks.work(f"time K={k} {'x'.join(map(str, size))}", calls[0], total)
         return out
 
-    res = time_callable(
-        fn,
-        warmup=ctx.settings.timing_warmup,
-        repeats=ctx.settings.timing_repeats,
-        device=ctx.device,
-    )
+    res = time_callable(fn, warmup=warmup, repeats=repeats, device=ctx.device)
     path = ctx.workdir / "timing.json"
     path.write_text(json.dumps(res.to_dict(), indent=2))
-    metrics = {
+    metrics: dict[str, Any] = {
         k_: v
         for k_, v in res.to_dict().items()
         if isinstance(v, int | float) and not isinstance(v, bool)
     }
     if res.peak_memory_bytes is not None:
         metrics["peak_memory_mb"] = res.peak_memory_bytes / 2**20
-    metrics.update(
-        num_inference_steps=k,
-        size=size[-1],
-        num_parameters=count_params(method),
-    )
-    return ChildOutput(
-        metrics, [(path, None)], {"weights": "untrained", "memory_source": res.memory_source}
-    )
+    metrics.update(num_inference_steps=k, size=size[-1], num_parameters=count_params(method))
+    return metrics, path, res.memory_source

@@ -3,8 +3,10 @@ numbers beside the paper's), ``NAME.csv`` (the long numbers), PNG figures and, f
 csv|latex``, the display tables as ``NAME_tables.csv`` / ``NAME.tex`` (``reports.export``).
 Accuracy reports also write ``NAME_paired.csv``: LDSeg vs every other row over test cases.
 
-Reads MLflow only (``reports.load``); never trains or predicts. The default root is
-``reports/out`` (``$LDSEG_REPORTS`` or the ``out_dir`` argument override it).
+Which renderer draws a report is the experiment kind's choice (``benchmarks.kinds``: its
+``renderer`` names a :data:`RENDERERS` entry). Reads MLflow only (``reports.load``); never
+trains or predicts. The default root is ``reports/out`` (``$LDSEG_REPORTS`` or the ``out_dir``
+argument override it).
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from benchmarks.errors import ConfigError
 from benchmarks.experiments import get_experiment
+from benchmarks.kinds import get_kind
 from reports import export, figures
 from reports import paper_numbers as paper
 from reports.export import DisplayTable
@@ -35,6 +41,17 @@ from reports.tables import (
 
 log = logging.getLogger(__name__)
 REPORTS_ENV = "LDSEG_REPORTS"
+
+# renderer(sweep, experiment, report folder, display tables to fill) -> (markdown lines, long
+# DataFrame); RENDERERS maps an experiment kind's ``renderer`` name to one (bottom of the file)
+Renderer = Callable[[SweepData, Any, Path, list[DisplayTable]], tuple[list[str], pd.DataFrame]]
+
+
+def get_renderer(name: str) -> Renderer:
+    """The renderer ``name`` (an experiment kind's ``renderer``); unknown -> ConfigError."""
+    if name not in RENDERERS:
+        raise ConfigError(f"unknown renderer {name!r}; valid: {', '.join(sorted(RENDERERS))}")
+    return RENDERERS[name]
 
 
 def report_root(out_dir: str | Path | None = None) -> Path:
@@ -67,7 +84,7 @@ def render_report(
     out = report_root(out_dir) / experiment
     out.mkdir(parents=True, exist_ok=True)
     tables: list[DisplayTable] = []
-    body, long = RENDERERS[exp.kind](sweep, exp, out, tables)
+    body, long = get_renderer(get_kind(exp.kind).renderer)(sweep, exp, out, tables)
     md = [f"# {exp.name}: {exp.title}", "", *_header(sweep, exp), "", *body, "", *_footer(sweep)]
     (out / "report.md").write_text("\n".join(md) + "\n")
     long.to_csv(out / f"{experiment}.csv", index=False)
@@ -116,7 +133,7 @@ def _header(sweep: SweepData, exp) -> list[str]:
         f"({t.get('env.device', '?')}, {t.get('env.cpu', '')}); git {t.get('git_sha', '?')[:10]}",
         f"- MLflow sweep run: `{sweep.parent_run_id}` ({len(sweep.runs)} finished children)",
     ]
-    if exp.kind in ("accuracy", "steps", "robustness", "uncertainty"):
+    if get_kind(exp.kind).trained:  # children per seed
         lines.append(
             "- numbers: mean ± 95% CI over seeds (Student t); with one seed the mean "
             "and `n=1`. Paper numbers: as published (paper's data, A100)."
@@ -440,7 +457,7 @@ def _uncertainty(sweep: SweepData, exp, out: Path, tables: list[DisplayTable]):
     return body, long
 
 
-RENDERERS = {
+RENDERERS: dict[str, Renderer] = {
     "accuracy": _accuracy,
     "steps": _steps,
     "table4": _table4,

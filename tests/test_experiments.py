@@ -8,14 +8,8 @@ import pytest
 import torch
 
 from benchmarks.errors import ConfigError
-from benchmarks.experiments import (
-    ABLATIONS,
-    EXPERIMENTS,
-    get_experiment,
-    plan,
-    select_methods,
-    settings_for,
-)
+from benchmarks.experiments import ABLATIONS, EXPERIMENTS, get_experiment, settings_for
+from benchmarks.kinds import plan, select_methods
 from benchmarks.methods import registry
 from benchmarks.profiles import load_profile
 from benchmarks.robustness import GaussianNoise

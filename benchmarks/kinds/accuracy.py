@@ -1,0 +1,67 @@
+"""Accuracy (Tables I, II, III, V): every method that fits, trained per seed, scored on the test set.
+
+A child trains (or reuses) its shared train job and logs its test metrics, per-case table,
+checkpoint, the first ``qualitative_cases`` test cases (image, ground truth, prediction) for the
+qualitative figures, and the method's cost (``benchmarks.accuracy.measure_cost``: parameters,
+FLOPs, median latency of one test image at the row's K over ``timing_warmup`` /
+``timing_repeats`` calls, training seconds per 100 steps, peak memory).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.experiments import ABLATIONS
+from benchmarks.kinds.base import ExperimentKind, register, train, trained_config
+
+
+@register
+class Accuracy(ExperimentKind):
+    name = "accuracy"
+    renderer = "accuracy"
+    settings = ("qualitative_cases", "timing_warmup", "timing_repeats")
+
+    def candidates(self, exp, settings) -> tuple[str, ...]:
+        from benchmarks.methods import registry
+
+        reg = registry()
+        if exp.ablation:  # Table V: LDSeg and its ablations
+            return tuple(m for m in ("ldseg", *ABLATIONS) if m in reg)
+        return tuple(sorted(n for n, s in reg.items() if exp.dims in s.dims and n not in ABLATIONS))
+
+    def plan_children(self, exp, settings, p) -> None:
+        for m, d in p.cells(exp.datasets):
+            for s in p.seeds:
+                p.add(m, d, s)
+
+    def describe(self, child, ctx) -> dict[str, Any]:
+        cfg = trained_config(child, ctx)
+        cfg["cost"] = {
+            "batch": 1,
+            "warmup": ctx.settings.timing_warmup,
+            "repeats": ctx.settings.timing_repeats,
+            "flops": "torch.utils.flop_counter",
+        }
+        return cfg
+
+    def run(self, child, ctx):
+        from benchmarks.accuracy import measure_cost, qualitative_artifacts
+        from benchmarks.trained import ChildOutput, numeric
+
+        job = train(child, ctx)
+        artifacts = [
+            (job.dir / name, None)
+            for name in ("per_case.csv", "metrics.json", "config.json", "curve.csv")
+            if (job.dir / name).is_file()
+        ]
+        artifacts.append((job.checkpoint, "model"))
+        if ctx.settings.qualitative_cases > 0:
+            artifacts += qualitative_artifacts(job, ctx, child, ctx.settings.qualitative_cases)
+        cost, memory_source = measure_cost(
+            job, ctx, warmup=ctx.settings.timing_warmup, repeats=ctx.settings.timing_repeats
+        )
+        return ChildOutput(
+            {**numeric(job.metrics), **cost},
+            artifacts,
+            {"train_hash": job.hash, "weights": "trained", "memory_source": memory_source},
+        )
