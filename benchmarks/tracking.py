@@ -1,7 +1,9 @@
 """MLflow with zero setup: where the store is, and the few calls the runner and reports make.
 
 Default store: ``sqlite:///<out_root>/mlflow.db`` with artifacts in ``<out_root>/mlartifacts``;
-``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` picks any other. Everything goes through
+``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` picks any other, e.g. ``http://HOST:PORT`` of a
+shared tracking server on PostgreSQL (``bench server``, ``benchmarks/server.py``) that workers on
+several machines log into; its artifacts are proxied by the server. Everything goes through
 :class:`mlflow.MlflowClient` (no global active run), nested runs are children tagged with
 ``mlflow.parentRunId``. MLflow is kept quiet: its loggers at WARNING and no run-URL banner.
 
@@ -93,9 +95,15 @@ def file_store_path(uri: str) -> Path | None:
 
 def check_store(uri: str) -> None:
     """Refuse (StoreError, one line naming the path) a local store that cannot be written:
-    its file or directory read-only, its parent a file. Remote stores are not checked."""
+    its file or directory read-only, its parent a file; and a tracking server (``http(s)://``,
+    ``bench server``) that does not answer its health check. Other remote stores are not
+    checked."""
+    from benchmarks.server import check_tracking_server, is_http
     from benchmarks.settings import require_writable
 
+    if is_http(uri):  # a tracking server that does not answer: one line, not minutes of retries
+        check_tracking_server(uri)
+        return
     db = sqlite_path(uri)
     if db is None:
         folder = file_store_path(uri)
