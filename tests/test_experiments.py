@@ -18,8 +18,8 @@ from benchmarks.uncertainty import auroc
 SMOKE = settings_for("smoke")
 
 
-def test_every_experiment_is_registered():
-    assert set(EXPERIMENTS) == {
+def test_every_paper_experiment_is_registered():
+    assert set(EXPERIMENTS) >= {
         "table1",
         "table2",
         "table3",
