@@ -32,6 +32,7 @@ PAPER_STEPS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
 # saturates nearly every pixel after clipping).
 NonEmpty = Annotated[T, MinLen(1)]
 Sigma = Annotated[float, Interval(ge=0, le=1)]
+Folds = Annotated[int, Interval(ge=0, le=100)]  # 1 is refused by the accuracy kind
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,14 @@ class ExperimentSettings:
     uncertainty_samples: Annotated[int, Interval(ge=2)] = 100  # an SD needs two samples
     uncertainty_cases: PositiveInt = 8
     uncertainty_figures: NonNegativeInt = 3
+    # budget (issue 12): test DSC vs optimiser steps, one training run per method with
+    # inference-weight snapshots at every budget (the LR schedule spans the longest)
+    budget_steps: NonEmpty[tuple[PositiveInt, ...]] = (200, 400, 800, 1600, 3200)
+    budget_dataset: str = "glas"
+    budget_methods: NonEmpty[tuple[str, ...]] = ("ldseg", "unet", "resunet", "lsegdiff")
+    # accuracy tables: k-fold cross-validation by group (knee: by volume) instead of the
+    # dataset's own split; 0 = the dataset's split (e.g. `--set folds=5` for Table III)
+    folds: Folds = 0
 
 
 def settings_for(profile: Any, **overrides: Any) -> ExperimentSettings:
@@ -166,6 +175,12 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment(
             "uncertainty", "uncertainty", "N-sample mean/SD maps, AUROC of the SD", "Fig. 10"
         ),
+        Experiment(
+            "budget",
+            "budget",
+            "DSC vs optimiser steps, one training run per method (snapshots)",
+            "issue 12 (not in the paper)",
+        ),
     )
 }
 
@@ -200,7 +215,9 @@ class Child:
 
 
 def _short(key: str) -> str:
-    return {"num_inference_steps": "K", "sigma": "sigma", "size": "px"}.get(key, key)
+    return {"num_inference_steps": "K", "sigma": "sigma", "size": "px", "train_steps": "steps"}.get(
+        key, key
+    )
 
 
 @dataclass(frozen=True)

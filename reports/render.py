@@ -26,6 +26,7 @@ from benchmarks.experiments import get_experiment
 from benchmarks.kinds import get_kind
 from reports import export, figures
 from reports import paper_numbers as paper
+from reports.budget import render_budget
 from reports.export import DisplayTable
 from reports.load import SweepData, load_sweep
 from reports.stats import N_RESAMPLES, paired_comparison
@@ -464,4 +465,5 @@ RENDERERS: dict[str, Renderer] = {
     "runtime": _runtime,
     "robustness": _robustness,
     "uncertainty": _uncertainty,
+    "budget": render_budget,
 }

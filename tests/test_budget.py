@@ -1,6 +1,10 @@
 """The training-budget curve (issue 12 item 3): inference-weight snapshots kept by one training
 run at several step counts, and ``bench run budget`` scoring them without retraining."""
 
+import json
+
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -8,6 +12,7 @@ from benchmarks.checkpoint import load_checkpoint
 from benchmarks.configs import from_dict
 from benchmarks.errors import ConfigError
 from benchmarks.train import TrainConfig, Trainer, snapshot_path
+from reports.budget import gap_verdict
 
 
 class _Lin(torch.nn.Module):
@@ -86,3 +91,113 @@ def test_no_snapshots_by_default_and_late_ones_refused(tmp_path):
         from_dict(TrainConfig, {"steps": 6, "snapshot_steps": [2, 8]}, where="train")
     with pytest.raises(ConfigError, match="snapshot_steps"):
         from_dict(TrainConfig, {"snapshot_steps": [0]}, where="train")
+
+
+# -- the report's verdict, on hand-made frames ----------------------------------------------------
+def _frame(dsc: dict[tuple[str, int, int], float]) -> pd.DataFrame:
+    rows = [{"method": m, "seed": s, "steps": n, "dsc": v} for (m, s, n), v in dsc.items()]
+    return pd.DataFrame(rows)
+
+
+def test_gap_verdict_one_seed_uses_the_tolerance():
+    closing = _frame(
+        {
+            ("ldseg", 0, 200): 0.5,
+            ("ldseg", 0, 800): 0.75,
+            ("unet", 0, 200): 0.8,
+            ("unet", 0, 800): 0.8,
+        }
+    )
+    verdict, sentence = gap_verdict(closing)
+    assert verdict == "closes"
+    assert "+0.300 DSC at 200 steps and +0.050 at 800 steps" in sentence
+    assert "change -0.250" in sentence
+    flat = _frame(
+        {
+            ("ldseg", 0, 200): 0.5,
+            ("ldseg", 0, 800): 0.605,
+            ("unet", 0, 200): 0.8,
+            ("unet", 0, 800): 0.9,
+        }
+    )
+    assert gap_verdict(flat)[0] == "holds"  # 0.300 -> 0.295: within ±0.01
+    growing = _frame(
+        {
+            ("ldseg", 0, 200): 0.7,
+            ("ldseg", 0, 800): 0.7,
+            ("unet", 0, 200): 0.7,
+            ("unet", 0, 800): 0.9,
+        }
+    )
+    assert gap_verdict(growing)[0] == "grows"
+    passing = _frame(
+        {
+            ("ldseg", 0, 200): 0.6,
+            ("ldseg", 0, 800): 0.95,
+            ("unet", 0, 200): 0.8,
+            ("unet", 0, 800): 0.9,
+        }
+    )
+    assert "LDSeg reaches or passes U-net by 800 steps" in gap_verdict(passing)[1]
+
+
+def test_gap_verdict_several_seeds_uses_the_t_interval():
+    from scipy import stats
+
+    # per-seed change of (unet - ldseg) from 200 to 800 steps: -0.10, -0.12, -0.11
+    changes = [-0.10, -0.12, -0.11]
+    dsc = {}
+    for s, c in enumerate(changes):
+        dsc |= {("unet", s, 200): 0.9, ("ldseg", s, 200): 0.6, ("unet", s, 800): 0.9}
+        dsc[("ldseg", s, 800)] = 0.6 - c
+    verdict, sentence = gap_verdict(_frame(dsc))
+    half = stats.t.ppf(0.975, 2) * np.std(changes, ddof=1) / np.sqrt(3)
+    assert verdict == "closes"
+    assert f"95% CI [{-0.11 - half:+.3f}, {-0.11 + half:+.3f}], 3 seeds" in sentence
+    dsc[("ldseg", 2, 800)] = 0.6 - 0.30  # one seed's gap grows a lot: the CI straddles 0
+    assert gap_verdict(_frame(dsc))[0] == "holds"
+    assert gap_verdict(_frame({("ldseg", 0, 200): 0.5, ("unet", 0, 200): 0.8}))[0] == "unknown"
+
+
+# -- bench run budget end to end (CliRunner, temporary store) ---------------------------------------
+def test_budget_smoke_sweep_trains_once_per_method(tmp_path):
+    from typer.testing import CliRunner
+
+    from benchmarks.cli import app
+
+    env = {
+        "LDSEG_OUT": str(tmp_path / "out"),
+        "LDSEG_REPORTS": str(tmp_path / "reports"),
+        "MLFLOW_TRACKING_URI": None,
+    }
+    args = ["run", "budget", "--profile", "smoke", "--methods", "ldseg,unet,lsegdiff"]
+    args += ["--set", "budget_steps=2,8"]  # lsegdiff switches stage at round(0.4 * 8) = 3
+    res = CliRunner().invoke(app, args, env=env)
+    assert res.exit_code == 0, res.output
+    jobs = sorted(p for p in (tmp_path / "out" / "jobs").iterdir() if p.is_dir())
+    assert len(jobs) == 3  # one train job per method, not one per budget
+    final = {}
+    for job in jobs:
+        metrics = json.loads((job / "metrics.json").read_text())
+        assert metrics["train_steps"] == 8
+        assert sorted(p.name for p in (job / "snapshots").iterdir()) == [
+            "step0000002.pt",
+            "step0000008.pt",
+        ]
+        final[metrics["method"]] = metrics["dsc"]
+    out = tmp_path / "reports" / "budget"
+    csv = pd.read_csv(out / "budget.csv")
+    dsc = csv[csv["metric"] == "dsc"].set_index(["method", "steps"])["mean"]
+    assert sorted(dsc.index) == [(m, n) for m in ("ldseg", "lsegdiff", "unet") for n in (2, 8)]
+    for m, v in final.items():  # the last snapshot is the final model: the same test DSC
+        assert dsc[(m, 8)] == pytest.approx(v, abs=1e-9)
+    secs = csv[csv["metric"] == "train_seconds"].set_index(["method", "steps"])["mean"]
+    assert all(0 < secs[(m, 2)] < secs[(m, 8)] for m in final)
+    assert (out / "budget.png").stat().st_size > 10_000
+    report = (out / "report.md").read_text()
+    gap2, gap8 = dsc[("unet", 2)] - dsc[("ldseg", 2)], dsc[("unet", 8)] - dsc[("ldseg", 8)]
+    assert f"{gap2:+.3f} DSC at 2 steps and {gap8:+.3f} at 8 steps" in report
+    assert "LSegDiff is two-stage: its snapshots at 2 steps precede the stage switch" in report
+    again = CliRunner().invoke(app, args, env=env)  # everything cached: no new job
+    assert again.exit_code == 0, again.output
+    assert len([p for p in (tmp_path / "out" / "jobs").iterdir() if p.is_dir()]) == 3

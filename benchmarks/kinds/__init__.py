@@ -51,7 +51,8 @@ Adding a figure = one kind file + one ``EXPERIMENTS`` entry + one renderer::
             ...  # -> ChildOutput(metrics, artifacts, tags)
 
     # benchmarks/experiments.py: Experiment("budget", "budget", "DSC vs training steps", "-")
-    # reports/render.py: @renderer("budget") def _budget(sweep, exp, out, tables): ...
+    # reports/render.py: RENDERERS["budget"] = a function (sweep, exp, out, tables) ->
+    #                    (markdown lines, long DataFrame)
 
 Module-level functions here are the look-ups the planner, runner, CLI and reports use.
 """
@@ -62,7 +63,14 @@ from typing import Any
 
 from benchmarks.errors import ConfigError
 from benchmarks.experiments import Experiment, ExperimentSettings, Plan, get_experiment
-from benchmarks.kinds import accuracy, robustness, runtime, steps, uncertainty  # noqa: F401
+from benchmarks.kinds import (  # noqa: F401
+    accuracy,
+    budget,
+    robustness,
+    runtime,
+    steps,
+    uncertainty,
+)
 from benchmarks.kinds.base import (
     COMMON_SETTINGS,
     KINDS,
