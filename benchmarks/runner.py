@@ -516,6 +516,18 @@ def _close_parent(
         _mark(tracker, parent_id, status, {"error": reason[:5000]} if reason else {})
 
 
+def _footprint(tracker: Tracker, results: list[ChildResult]) -> dict[str, float]:
+    """The sweep's disk footprint (``benchmarks.storage``); best effort, {} when unknown."""
+    from benchmarks.storage import sweep_footprint
+
+    ids = [r.run_id for r in results if r.run_id and r.status != "FAILED"]
+    try:
+        return sweep_footprint(tracker, resolve_out_root(tracker.out_root), ids)
+    except Exception as err:  # noqa: BLE001 - a number for the report, never a failed sweep
+        log.warning("disk footprint not measured: %s", _one_line(err))
+        return {}
+
+
 def _write_sweep(tracker, parent_id, sweep_plan, results, failed, reason) -> None:
     sweep = {
         "experiment": sweep_plan.experiment.name,
@@ -531,8 +543,10 @@ def _write_sweep(tracker, parent_id, sweep_plan, results, failed, reason) -> Non
         ],
         "skipped": [asdict(s) for s in sweep_plan.skipped],
         "planned": len(sweep_plan.children),
+        "disk": _footprint(tracker, results),
     }
     tracker.log_json(parent_id, sweep, "sweep.json")
+    tracker.log(parent_id, metrics=sweep["disk"])
     tracker.log(
         parent_id,
         tags={
