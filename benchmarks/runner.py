@@ -45,6 +45,7 @@ from typing import Any
 
 from benchmarks.configs import flatten
 from benchmarks.errors import StoreError
+from benchmarks.executors import ExecutorOptions
 from benchmarks.experiments import Child, Plan, get_experiment, settings_for
 from benchmarks.kinds import get_kind, plan, relevant_settings
 from benchmarks.profiles import load_profile
@@ -73,6 +74,7 @@ class RunOptions:
     data_root: str | None = None
     out_root: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)  # ExperimentSettings overrides
+    executor: ExecutorOptions = field(default_factory=ExecutorOptions)  # local | ray
 
 
 @dataclass
@@ -245,23 +247,21 @@ def _sweep(sweep_plan: Plan, profile, options: RunOptions, hooks: Hooks, env: di
                 tracker, exp_id, exp, profile, sweep_hash, sweep_identity, base_tags
             )
             cache = {} if options.force else tracker.finished_children(exp_id)
-            model_cache = Cache()
-            view = get_kind(exp.kind).view(settings)  # the settings the kind declares
-            total = len(sweep_plan.children)
-            for i, child in enumerate(sweep_plan.children):
-                with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-                    ctx = ChildContext(
-                        profile,
-                        view,
-                        root,
-                        Path(tmp),
-                        options.device,
-                        options.data_root,
-                        model_cache,
-                        hooks,
-                    )
-                    job = (child, i, total, ctx, tracker, exp_id, parent_id, cache, base_tags)
-                    results.append(_run_child(*job, hooks, signals, options.force))
+            work = SweepWork(
+                profile,
+                get_kind(exp.kind).view(settings),  # the settings the kind declares
+                root,
+                options.device,
+                options.data_root,
+                options.force,
+                tracker.uri,
+                exp_id,
+                parent_id,
+                base_tags,
+            )
+            _run_children(
+                sweep_plan, work, options.executor, tracker, cache, hooks, signals, results
+            )
         except KeyboardInterrupt as err:
             status, reason = "KILLED", f"interrupted ({err})"
             raise
@@ -273,6 +273,133 @@ def _sweep(sweep_plan: Plan, profile, options: RunOptions, hooks: Hooks, env: di
                 with signals.deferred():
                     _close_parent(tracker, parent_id, sweep_plan, results, status, reason)
     return SweepResult(exp.name, exp_id, parent_id, tracker.uri, sweep_plan, results)
+
+
+@dataclass(frozen=True)
+class SweepWork:
+    """What every child of a sweep shares; picklable (the Ray executor sends it to workers)."""
+
+    profile: Any
+    settings: Any  # the kind's SettingsView
+    out_root: Path
+    device: str
+    data_root: str | None
+    force: bool
+    tracking_uri: str
+    exp_id: str
+    parent_id: str
+    base_tags: dict[str, Any]
+
+
+def run_child(
+    work: SweepWork,
+    child: Child,
+    i: int,
+    total: int,
+    *,
+    tracker: Tracker | None = None,
+    cache: dict | None = None,
+    model_cache: Cache | None = None,
+    hooks: Hooks | None = None,
+    signals: _Signals | None = None,
+) -> ChildResult:
+    """One child in this process (the local executor, or a Ray worker: a fresh tracker on the
+    sweep's tracking URI, no front-end hooks)."""
+    tracker = tracker or Tracker(work.tracking_uri, work.out_root)
+    hooks = hooks or Hooks()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        ctx = ChildContext(
+            work.profile,
+            work.settings,
+            work.out_root,
+            Path(tmp),
+            work.device,
+            work.data_root,
+            model_cache or Cache(),
+            hooks,
+        )
+        job = (child, i, total, ctx, tracker, work.exp_id, work.parent_id, cache or {})
+        return _run_child(*job, work.base_tags, hooks, signals, work.force)
+
+
+def _run_children(sweep_plan, work, executor, tracker, cache, hooks, signals, results) -> None:
+    """Every child of the plan through the chosen executor (``benchmarks.executors``)."""
+    import functools
+
+    from benchmarks import executors
+
+    if executor.name == "local":
+        run_one = functools.partial(
+            run_child,
+            work,
+            tracker=tracker,
+            cache=cache,
+            model_cache=Cache(),
+            hooks=hooks,
+            signals=signals,
+        )
+        executors.run_local(sweep_plan.children, run_one, results)
+        return
+    todo = []
+    for child in sweep_plan.children:  # cached children are reported, not sent to the cluster
+        done = _precached(work, child, cache)
+        if done is None:
+            todo.append(child)
+        else:
+            results.append(done)
+            _report(hooks, done, len(results), len(sweep_plan.children))
+    resources = executors.task_resources(work.device, sweep_plan.settings.torch_threads)
+    executors.run_ray(
+        todo,
+        functools.partial(run_child, work),
+        results,
+        executor,
+        resources,
+        lost=functools.partial(_lost_child, tracker, work),
+        on_done=lambda r, n, _: _report(hooks, r, n, len(sweep_plan.children)),
+    )
+
+
+def _report(hooks: Hooks, result: ChildResult, done: int, total: int) -> None:
+    """Progress of a child that finished elsewhere (a Ray worker), as it finishes."""
+    if hooks.on_child_start:
+        hooks.on_child_start(result.child, done - 1, total, result.status == "CACHED")
+    if hooks.on_child_end:
+        hooks.on_child_end(result.child, result.status, result.seconds)
+
+
+def _precached(work: SweepWork, child: Child, cache: dict) -> ChildResult | None:
+    """The CACHED result of a child whose FINISHED run is in the store, else None."""
+    if not cache:
+        return None
+    ctx = ChildContext(
+        work.profile, work.settings, work.out_root, work.out_root, work.device, work.data_root
+    )
+    try:
+        h = child_hash(child, get_kind(child.kind).describe(child, ctx), work.device)
+    except Exception:  # noqa: BLE001 - the worker records it as a FAILED run
+        return None
+    run = cache.get(h)
+    return ChildResult(child, "CACHED", run.info.run_id, h) if run is not None else None
+
+
+def _lost_child(tracker: Tracker, work: SweepWork, child: Child, error: str) -> ChildResult:
+    """A child whose worker died past its retries: its RUNNING run (if it got that far) ends
+    FAILED with the error; the sweep goes on."""
+    from benchmarks.tracking import owner_alive
+
+    log.error("%s failed: %s", child.run_name, error)
+    runs = tracker.search(
+        work.exp_id,
+        f"attributes.status = 'RUNNING' and tags.`mlflow.parentRunId` = '{work.parent_id}' "
+        f"and attributes.run_name = '{child.run_name}'",
+    )
+    runs = [r for r in runs if owner_alive(r.data.tags) is not True]
+    for run in runs:
+        _mark(tracker, run.info.run_id, "FAILED", {"error": error, "error_type": "WorkerDied"})
+    run_id = runs[0].info.run_id if runs else None
+    h = runs[0].data.tags.get("config_hash", "") if runs else ""
+    return ChildResult(child, "FAILED", run_id, h, error)
 
 
 def _open_parent(tracker, exp_id, exp, profile, sweep_hash, sweep_identity, base_tags) -> str:
