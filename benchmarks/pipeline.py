@@ -190,8 +190,11 @@ def run_job(
         val_fraction=ds.val_fraction,
         **spec.fold_keys,
     )
-    train_ds = load_split(spec.dataset, "train", augment=True, **common)
-    test_ds = load_split(spec.dataset, "test", augment=False, **common)
+    prep = {"image_resize": ds.image_resize, "intensity": ds.intensity}  # train and test alike
+    train_ds = load_split(
+        spec.dataset, "train", augment=True, augmentation=ds.augmentation, **common, **prep
+    )
+    test_ds = load_split(spec.dataset, "test", augment=False, **common, **prep)
     split = split_record(spec.dataset, **{k: v for k, v in common.items() if k != "size"})
     check_same_split(out_dir / "split.json", split)  # written below, beside config.json
 
@@ -403,7 +406,8 @@ def checked_eval_config(
 
 
 def test_split_settings(ckpt: dict[str, Any], checkpoint: Path | str) -> dict[str, Any]:
-    """Size, limit and val_fraction of the run's test split, as ``run_job`` built it.
+    """Size, limit, val_fraction and preprocessing of the run's test split, as ``run_job``
+    built it (runs from before the preprocessing keys: today's defaults, which they used).
 
     Checkpoints written before ``dataset_config`` was stored read the run directory's
     config.json; failing that, the whole test split at the stored size (the old behaviour).
@@ -422,6 +426,8 @@ def test_split_settings(ckpt: dict[str, Any], checkpoint: Path | str) -> dict[st
         "size": tuple(size) if size else None,
         "limit": stored.get("limit"),
         "val_fraction": stored.get("val_fraction", 0.0),
+        "image_resize": stored.get("image_resize", "area"),
+        "intensity": stored.get("intensity", "auto"),
     }
 
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from annotated_types import MaxLen, MinLen
 
 from benchmarks.configs import from_dict, merge
+from benchmarks.data.base import Augmentation, ImageResize, Intensity
 from benchmarks.errors import ConfigError
 from benchmarks.paths import check_name
 from benchmarks.train import TrainConfig
@@ -45,6 +46,11 @@ class DatasetSettings:
     # TrainConfig overrides for every method on this dataset (e.g. a smaller 3D budget);
     # [method_train.NAME] still wins
     train: dict[str, Any] = field(default_factory=dict)
+    # preprocessing (benchmarks/data/transforms.py); the reference code: "nearest", "minmax",
+    # "flips" (2D) / "none" (3D). A profile's [data] table sets them for every dataset.
+    image_resize: ImageResize = "area"
+    intensity: Intensity = "auto"
+    augmentation: Augmentation = "flips_rot90"
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,7 @@ TABLES = (
     "name",
     "description",
     "datasets",
+    "data",
     "train",
     "eval",
     "methods",
@@ -206,7 +213,16 @@ def _parse(data: dict[str, Any], path: Path) -> Profile:
         raise ConfigError(f"{f}: description: expected a string, got {description!r}")
     train = from_dict(TrainConfig, data.get("train", {}), where=f"{f}: train")
     ev = from_dict(EvalConfig, data.get("eval", {}), where=f"{f}: eval")
-    raw = data.get("datasets", {})
+    defaults = data.get("data", {})  # preprocessing keys shared by every [datasets.X]
+    bad = sorted(set(defaults) - {"image_resize", "intensity", "augmentation"})
+    if bad:
+        raise ConfigError(
+            f"{f}: data: unknown key(s) {bad}; valid keys: augmentation, image_resize, intensity"
+        )
+    raw = {
+        k: merge(defaults, v) if isinstance(v, dict) and "@" not in k else v
+        for k, v in data.get("datasets", {}).items()
+    }
     datasets = {k: _dataset_settings(k, v, train, f, raw) for k, v in raw.items()}
     methods = data.get("methods", {})
     method_train = data.get("method_train", {})

@@ -167,6 +167,8 @@ class Cache:
                 path=spec.data_path,
                 limit=ds.limit,
                 val_fraction=ds.val_fraction,
+                image_resize=ds.image_resize,
+                intensity=ds.intensity,
                 **spec.fold_keys,
             )
         return self.splits[key]

@@ -39,6 +39,10 @@ NEUTRAL_ADDED: dict[tuple[str, ...], object] = {
     ("method", "label_decoder", "norm"): None,
     ("method", "label_decoder", "dropout"): 0.0,
     ("method", "label_decoder", "output_norm"): False,
+    # preprocessing switches of a profile's dataset settings (benchmarks/data/transforms.py)
+    ("dataset", "image_resize"): "area",
+    ("dataset", "intensity"): "auto",
+    ("dataset", "augmentation"): "flips_rot90",
 }
 
 

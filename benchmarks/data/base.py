@@ -12,8 +12,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+
+# The preprocessing switches (benchmarks/data/transforms.py; keys of a profile's dataset
+# settings): image resize, intensity scaling, training augmentation.
+ImageResize = Literal["area", "nearest"]
+Intensity = Literal["auto", "minmax"]
+Augmentation = Literal["flips_rot90", "flips", "none"]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ import torch
 from torch.utils.data import Dataset
 
 from benchmarks.data.base import DatasetInfo
-from benchmarks.data.transforms import augment, augmentation, sample_seed
+from benchmarks.data.transforms import augment, sample_seed
+from benchmarks.data.transforms import augmentation as make_augmentation
 
 
 class SegDataset(Dataset):
@@ -17,7 +18,8 @@ class SegDataset(Dataset):
     `dataset[i]` -> {"image": float32 (C, *size) in [0, 1], "label": int64 (1, *size),
     "case_id": str}, never augmented. `batch(indices, aug_seed)` stacks a batch and, when the
     dataset was built with augment=True and aug_seed is given, applies the training augmentation
-    seeded from (aug_seed, position in the batch).
+    (``augmentation``: "flips_rot90", "flips" or "none", see transforms.py) seeded from
+    (aug_seed, position in the batch).
 
     A test split also keeps every case's label at its native (file) size and its spacing
     (`native(i)`), for the native-resolution metrics; `native_labels[i] is None` means the native
@@ -33,6 +35,7 @@ class SegDataset(Dataset):
         *,
         split: str = "train",
         augment: bool = False,
+        augmentation: str = "flips_rot90",
         native_labels: Sequence[torch.Tensor | None] | None = None,
         spacings: Sequence[tuple[float, ...]] | None = None,
     ) -> None:
@@ -49,7 +52,9 @@ class SegDataset(Dataset):
         self.images = images.float().contiguous()  # (N, C, *size)
         self.labels = labels.to(torch.uint8).contiguous()  # (N, 1, *size); int64 on the way out
         self.size = tuple(self.images.shape[2:])
-        self._transform = augmentation(info.spatial_dims, self.size) if augment else None
+        self._transform = (
+            make_augmentation(info.spatial_dims, self.size, augmentation) if augment else None
+        )
         # (1, *native) uint8 or None (= the training-size label), and per-axis spacing
         self.native_labels = None if native_labels is None else list(native_labels)
         self.spacings = None if spacings is None else [tuple(map(float, s)) for s in spacings]

@@ -21,7 +21,7 @@ from benchmarks.data import folder, glas, knee, synthetic
 from benchmarks.data.base import DatasetEntry, DatasetInfo, Source
 from benchmarks.data.dataset import SegDataset
 from benchmarks.data.splits import select
-from benchmarks.data.transforms import resize_image, resize_label
+from benchmarks.data.transforms import resize_image, resize_label, scale_intensity
 from benchmarks.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,9 @@ def load_split(
     num_folds: int | None = None,
     limit: int | None = None,
     native: bool | None = None,
+    image_resize: str = "area",
+    intensity: str = "auto",
+    augmentation: str = "flips_rot90",
 ) -> SegDataset:
     """One split of a dataset, decoded, validated and resized to `size`, cached in memory.
 
@@ -105,6 +108,8 @@ def load_split(
     limit: keep the first N cases of the split (natural order), for fast tests.
     native: keep every case's label at its native size and its spacing (``SegDataset.native``);
         default: for the test split only (the native-resolution metrics score it).
+    image_resize / intensity / augmentation: the preprocessing switches of transforms.py (the
+        profile's dataset settings); augmentation only acts with ``augment=True``.
     """
     start = time.perf_counter()
     source = open_source(name, root=root, path=path, seed=seed)
@@ -120,7 +125,8 @@ def load_split(
     native_labels: list[torch.Tensor | None] = []
     spacings: list[tuple[float, ...]] = []
     for i, sample in enumerate(source.load(cases, size)):
-        images[i] = resize_image(torch.from_numpy(sample.image), size)
+        image = resize_image(torch.from_numpy(sample.image), size, image_resize)
+        images[i] = scale_intensity(image, intensity)
         label = torch.from_numpy(sample.label[None].astype(np.uint8))
         labels[i] = resize_label(label, size)
         if keep_native:  # None: the native size is the training size, labels[i] is the label
@@ -141,6 +147,7 @@ def load_split(
         labels,
         split=split,
         augment=augment,
+        augmentation=augmentation,
         native_labels=native_labels if keep_native else None,
         spacings=spacings if keep_native else None,
     )
