@@ -1,19 +1,45 @@
 """Typed configuration of LDSeg: the single source of truth for every switch.
 
-Where the paper and the authors' reference code differ, the paper's choice is the default and
-the code's choice is a switch (see ``../shared/paper/reference-code-facts.md``):
+Where the paper and the authors' reference code differ, or the paper is silent, the library
+default is the harness's historical choice and every reference-code choice is a switch (see
+``../shared/paper/reference-code-facts.md``). The ``paper`` and ``reference`` profiles
+(``benchmarks/profiles/``) set them; ``python -m benchmarks.fidelity`` prints where the two differ.
 
-=============================  =====================  ==========================================
-switch                          paper (default)        reference code
-=============================  =====================  ==========================================
-``LossConfig.denoised``         ``"eq12"`` z_t - eps^  same (``"x0"`` = the usual x0 estimate)
-``LossConfig.shared_eps``       False (per sample)     True (one eps per batch)
-``ScheduleConfig.kind``         ``"cosine"``           cosine, hard-coded
-``SamplerConfig.renormalize``   ``"none"``             ``"batch"`` (every latent re-standardised)
-``LabelEncoderConfig.affine``   False                  True (LayerNorm with scale/shift)
-``ScheduleConfig.prediction``   ``"epsilon"``          epsilon (``"v"``: v-prediction, not in
-                                                       either; see the quick profile)
-=============================  =====================  ==========================================
+===================================  ================  =================================
+switch                               default           reference code
+===================================  ================  =================================
+``loss.denoised``                    ``"eq12"``        same (paper eq. 12); ``"x0"`` alt.
+``loss.shared_eps``                  False             True (one eps per batch)
+``schedule.kind``                    ``"cosine"``      cosine, hard-coded
+``schedule.train_timesteps``         ``"1..T"``        ``"0..T-1"``
+``schedule.prediction``              ``"epsilon"``     epsilon (``"v"``: in neither)
+``sampler.renormalize``              ``"none"``        ``"batch"`` (every latent)
+``sampler.timestep_grid``            ``"rounded"``     ``"linspace"`` (real t)
+``label_encoder.norm``               None (= norm)     ``"batch"``
+``label_encoder.downsample``         ``"stride"``      ``"maxpool"`` (2D), stride (3D)
+``label_encoder.dropout``            0.0               0.2
+``label_encoder.affine``             False             True (LayerNorm scale/shift)
+``image_encoder.norm``               None (= norm)     ``"group"`` (4 groups)
+``image_encoder.dropout``            0.0               0.2
+``image_encoder.head``               ``"conv"``        ``"attention"`` (+ swish + BN)
+``label_decoder.norm``               None (= norm)     ``"batch"``
+``label_decoder.dropout``            0.0               0.2
+``label_decoder.output_norm``        False             True (BatchNorm on logits)
+``denoiser.norm_num_groups``         4                 4 (GroupNorm only, as MONAI)
+``denoiser.num_head_channels``       8                 (16, 32, 64): one head per block
+harness ``TrainConfig.lr_schedule``  ``"exp"``         ``"constant"`` (1e-3)
+harness ``TrainConfig.grad_clip``    1.0               0 (off)
+harness ``TrainConfig.amp``          False             False (fp32)
+harness ``TrainConfig.ema_decay``    None              0.999 (denoiser)
+harness dataset ``image_resize``     ``"area"``        ``"nearest"``
+harness dataset ``intensity``        ``"auto"`` (/255) ``"minmax"``
+harness dataset ``augmentation``     ``"flips_rot90"`` ``"flips"`` (2D), ``"none"`` (3D)
+===================================  ================  =================================
+
+Not switchable (structural): the image encoder's first layer is a residual unit (the code: a
+plain 3x3 convolution); the label-latent LayerNorm's scale/shift is per channel (the code's is
+per element, which would tie the model to one image size); one Adam over all weights (the code:
+four, one per component -- the same update without global clipping).
 """
 
 from __future__ import annotations
@@ -80,7 +106,7 @@ class SamplerConfig:
     renormalize: Literal["none", "batch", "sample"] = "none"
     # Which K timesteps: "rounded" = K evenly spaced reals in [1, T] rounded to integers (the
     # paper, after Nichol & Dhariwal); "linspace" = the real numbers linspace(0, T-1, K), not
-    # rounded (the reference code; needs K >= 2, see ldseg/samplers.py).
+    # rounded (the reference code; K = 1 returns the start noise, see ldseg/samplers.py).
     timestep_grid: Literal["rounded", "linspace"] = "rounded"
 
 
@@ -120,7 +146,9 @@ class DenoiserConfig:
     attention_levels: tuple[bool, ...] = (False, True, True)
     num_res_blocks: PositiveInt = 2
     norm_num_groups: PositiveInt = 4
-    num_head_channels: PositiveInt = 8
+    # channels per attention head, one value or one per level (MONAI); the reference code's
+    # attention blocks have one head: the level's width, e.g. (16, 32, 64)
+    num_head_channels: PositiveInt | tuple[PositiveInt, ...] = 8
 
 
 @dataclass(frozen=True)

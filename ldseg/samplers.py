@@ -17,7 +17,8 @@ schedule gives alpha_bar at real t (``NoiseSchedule.alpha_bar_at``: the cosine c
 the reference code) and the denoiser receives the real t. The grid's last point t = 0 is the
 clean latent itself (alpha_bar_0 = 1): the reference code still calls the network there, but the
 update returns z unchanged, so this sampler ends at t = 0 without that call (K - 1 network
-evaluations). K = 1 would visit t = 0 alone and return the start noise, so it is refused.
+evaluations). K = 1 visits t = 0 alone: no network call, the (re-normalised) start noise is
+returned, exactly what the reference code's loop yields.
 
 DDPM sigma_t (Algorithm 2 leaves it open): ``ddpm_variance="posterior"`` uses
 sigma_t^2 = (1 - abar_s)/(1 - abar_t) * (1 - abar_t/abar_s)  (Ho et al.'s beta-tilde, "fixed
@@ -43,18 +44,14 @@ def timesteps(num_inference_steps: int, T: int, grid: str = "rounded") -> list[i
     """The timesteps at which the network is called, in decreasing order (all in (0, T]).
 
     ``grid="rounded"`` (the paper): K integers; ``"linspace"`` (the reference code): the K - 1
-    positive points of linspace(0, T-1, K) as floats (the point 0 needs no network call).
+    positive points of linspace(0, T-1, K) as floats (the point 0 needs no network call; K = 1
+    gives none).
     """
     K = int(num_inference_steps)
     if not 1 <= K <= T:
         raise ValueError(f"num_inference_steps must be in [1, {T}], got {num_inference_steps}")
-    if grid == "linspace":
-        if K < 2:
-            raise ValueError(
-                "timestep_grid 'linspace' needs num_inference_steps >= 2: linspace(0, T-1, 1) "
-                "visits only t = 0 and returns the start noise"
-            )
-        return [i * (T - 1) / (K - 1) for i in range(K - 1, 0, -1)]
+    if grid == "linspace":  # K = 1: linspace(0, T-1, 1) = [0], nothing to call the network at
+        return [i * (T - 1) / (K - 1) for i in range(K - 1, 0, -1)] if K > 1 else []
     if grid != "rounded":
         raise ValueError(f"unknown timestep_grid {grid!r}; use 'rounded' or 'linspace'")
     if K == 1:

@@ -8,7 +8,7 @@ from benchmarks.pipeline import JobSpec, job_configs
 from benchmarks.profiles import available, load_profile
 
 
-@pytest.mark.parametrize("name", ["smoke", "quick", "paper"])
+@pytest.mark.parametrize("name", ["smoke", "quick", "paper", "reference"])
 def test_shipped_profiles_resolve_for_every_method(name):
     prof = load_profile(name)
     assert name in available()
@@ -51,7 +51,7 @@ def test_bad_profiles_are_one_line_errors(tmp_path, text, match):
 
 
 def test_unknown_profile_lists_valid_ones():
-    with pytest.raises(ConfigError, match="valid: paper, quick, smoke"):
+    with pytest.raises(ConfigError, match="valid: paper, quick, reference, smoke"):
         load_profile("qiuck")
 
 

@@ -145,8 +145,11 @@ def test_linspace_grid_values():
     assert ts[6] == pytest.approx(8 * 999 / 14)  # 570.857...
     assert timesteps(2, 1000, "linspace") == [999.0]
     assert timesteps(4, 10, "linspace") == [9.0, 6.0, 3.0]
-    with pytest.raises(ValueError, match="linspace"):
-        timesteps(1, 1000, "linspace")
+    assert timesteps(1, 1000, "linspace") == []  # linspace(0, 999, 1) = [0]: no network call
+    z_T = torch.randn(2, 1, 4, 4)
+    cfg = SamplerConfig(num_inference_steps=1, timestep_grid="linspace", renormalize="batch")
+    out = sample(lambda z, t: 1 / 0, z_T, NoiseSchedule(), cfg)  # never called
+    assert torch.allclose(out, (z_T - z_T.mean()) / (z_T.std(correction=0) + 1e-6))
 
 
 @pytest.mark.parametrize("kind", ["cosine", "linear"])
