@@ -51,6 +51,14 @@ def test_the_settings_view_refuses_an_undeclared_field():
     assert view.seeds == settings_for("smoke").seeds  # common to every kind
     with pytest.raises(UndeclaredSetting, match="'robustness' reads the setting 'steps'"):
         _ = view.steps
+    # an executor may ship a child's context to another process (pickle), the view included
+    import pickle
+
+    again = pickle.loads(pickle.dumps(view))
+    assert again == view and again.noise_seed == view.noise_seed
+    with pytest.raises(UndeclaredSetting):
+        _ = again.steps
+    assert pickle.loads(pickle.dumps(get_kind("steps"))).name == "steps"
 
 
 def test_the_sweep_identity_is_exactly_the_declared_settings():
