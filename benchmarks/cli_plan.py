@@ -9,9 +9,26 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.validate_args import DEFAULT_PROFILE, PROFILE_HELP
+from benchmarks.cli_common import MethodsOpt, ProfileOpt, SeedsOpt, cli_errors
+from benchmarks.validate_args import DEFAULT_PROFILE, parse_list, setting_item
 
+app = typer.Typer()
 console = Console()
+COLUMNS = (
+    "method",
+    "dataset",
+    "seed",
+    "hash",
+    "size",
+    "batch",
+    "sampler / K",
+    "params",
+    "fwd FLOPs/batch",
+    "FLOPs/image (infer)",
+    "steps",
+    "step memory",
+    "est. h",
+)
 
 
 def _si(n: float, unit: str = "") -> str:
@@ -21,11 +38,13 @@ def _si(n: float, unit: str = "") -> str:
     return f"{n:.0f} {unit}".strip()
 
 
+@app.command("plan")
+@cli_errors
 def plan_cmd(
     experiment: Annotated[str, typer.Argument(help="experiment name (see `bench experiments`)")],
-    profile: Annotated[str, typer.Option(help=PROFILE_HELP)] = DEFAULT_PROFILE,
-    methods: Annotated[str | None, typer.Option(help="comma-separated subset")] = None,
-    seeds: Annotated[str | None, typer.Option(help="comma-separated seeds")] = None,
+    profile: ProfileOpt = DEFAULT_PROFILE,
+    methods: MethodsOpt = None,
+    seeds: SeedsOpt = None,
     tflops: Annotated[
         float,
         typer.Option(
@@ -43,29 +62,21 @@ def plan_cmd(
     from benchmarks.profiles import load_profile
 
     prof = load_profile(profile)
-    m = tuple(x.strip() for x in methods.split(",") if x.strip()) if methods else None
-    s = tuple(int(x) for x in seeds.split(",") if x.strip()) if seeds else None
+    s = parse_list(seeds, setting_item("seeds"), "--seeds", "seed")
+    m = parse_list(methods, str, "--methods", "method")
     rows = plan_costs(experiment, prof, methods=m, seeds=s, tflops=tflops)
     if as_json:
         typer.echo(json.dumps([r.row() for r in rows], indent=1))
         return
-    table = Table(title=f"bench plan {experiment} --profile {prof.name} ({tflops:g} TFLOP/s)")
-    cols = [
-        "method",
-        "dataset",
-        "seed",
-        "hash",
-        "size",
-        "batch",
-        "sampler / K",
-        "params",
-        "fwd FLOPs/batch",
-        "FLOPs/image (infer)",
-        "steps",
-        "step memory",
-        "est. h",
-    ]
-    for c in cols:
+    console.print(
+        _table(rows, f"bench plan {experiment} --profile {prof.name} ({tflops:g} TFLOP/s)")
+    )
+    console.print(f"total estimated accelerator hours: {sum(r.est_hours for r in rows):.1f}")
+
+
+def _table(rows, title: str) -> Table:
+    table = Table(title=title)
+    for c in COLUMNS:
         table.add_column(c, justify="left" if c in ("method", "dataset", "hash") else "right")
     for r in rows:
         k = f"{r.sampler} {r.num_inference_steps}" if r.sampler != "none" else "–"
@@ -86,5 +97,4 @@ def plan_cmd(
             _si(r.peak_memory_bytes, "B"),
             f"{r.est_hours:.2f}",
         )
-    console.print(table)
-    console.print(f"total estimated accelerator hours: {sum(r.est_hours for r in rows):.1f}")
+    return table

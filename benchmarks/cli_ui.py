@@ -29,8 +29,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from benchmarks.cli_common import UriOpt, cli_errors
 from benchmarks.errors import ConfigError
 
+app = typer.Typer()
 console = Console()
 
 # The runs table keeps its column choice in the browser (localStorage), not on the server. The
@@ -42,17 +44,14 @@ VIEW_KEY = "bench-default"
 STOP_GRACE_S = 10.0
 
 
+@app.command("ui")
+@cli_errors
 def ui_cmd(
     port: Annotated[int, typer.Option(min=1, max=65535, help="port (1..65535)")] = 5000,
     host: Annotated[
         str, typer.Option(help="interface (127.0.0.1 = this machine only)")
     ] = "127.0.0.1",
-    tracking_uri: Annotated[
-        str | None,
-        typer.Option(
-            help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite under $LDSEG_OUT)"
-        ),
-    ] = None,
+    tracking_uri: UriOpt = None,
 ) -> None:
     """Start the MLflow UI on the harness's store (Ctrl+C or SIGTERM stops all of it)."""
     from benchmarks.tracking import artifact_root, is_local, quiet_mlflow, resolve_uri

@@ -146,6 +146,14 @@ def registry() -> dict[str, MethodSpec]:
     return dict(_REGISTRY)
 
 
+def check_name(name: str) -> None:
+    """Refuse an unknown method name (ConfigError listing the valid ones) without importing a
+    single method: the catalog and whatever :func:`register` added."""
+    if name not in _REGISTRY and name not in {m.name for m in CATALOG}:
+        valid = sorted({m.name for m in CATALOG} | set(_REGISTRY))
+        raise ConfigError(f"unknown method {name!r}; valid methods: {', '.join(valid)}")
+
+
 def get_spec(name: str) -> MethodSpec:
     specs = registry()
     if name not in specs:

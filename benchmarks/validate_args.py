@@ -14,6 +14,7 @@ import tempfile
 import typing
 from enum import Enum, StrEnum
 from pathlib import Path
+from typing import Any
 
 from benchmarks.errors import ConfigError
 from ldseg.config import SamplerConfig
@@ -130,3 +131,74 @@ def resolve_sampling_steps(new: int | None, old: int | None, *, warn) -> int | N
     if new is not None and new != old:
         raise ConfigError(f"--steps {old} and --sampling-steps {new} disagree; give one")
     return old
+
+
+# -- comma-separated lists and --set KEY=VALUE (the experiment commands) -----------------------
+def parse_list(value: str | None, item: Any = str, option: str = "--values", noun: str = "value"):
+    """A comma-separated list option: None when the option is not given, else a tuple with
+    every item parsed and checked against the type hint ``item`` (ranges included, e.g. a seed
+    in [0, 2**32)); an option given with no items or an empty item is an error."""
+    from benchmarks.configs import convert, unwrap
+
+    if value is None:
+        return None
+    parts = [v.strip() for v in value.split(",")]
+    if not any(parts):
+        raise ConfigError(f"{option}: no {noun}s given")
+    if not all(parts):
+        raise ConfigError(f"{option} {value!r}: an empty item; give comma-separated {noun}s")
+    base, _ = unwrap(item)
+    return tuple(convert(item, _parse_item(base, p, option), option) for p in parts)
+
+
+def _parse_item(base: Any, text: str, option: str) -> Any:
+    """Command-line text -> the Python value a config field of type ``base`` expects."""
+    for kind, noun in ((int, "an integer"), (float, "a number")):
+        if base is kind:
+            try:
+                return kind(text)
+            except ValueError:
+                raise ConfigError(f"{option}: {text!r} is not {noun}") from None
+    return text
+
+
+def setting_item(key: str) -> Any:
+    """The element type (with its range) of the list setting ``key`` of ExperimentSettings."""
+    from benchmarks.configs import hints, unwrap
+    from benchmarks.experiments import ExperimentSettings
+
+    base, _ = unwrap(hints(ExperimentSettings)[key])
+    return typing.get_args(base)[0]
+
+
+def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
+    """``["steps=1,2,5", "timing_repeats=3"]`` -> ExperimentSettings overrides, every value
+    checked here against its field (type, choices, range, non-empty list)."""
+    from benchmarks.configs import hints
+    from benchmarks.experiments import ExperimentSettings
+
+    types_ = hints(ExperimentSettings)
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or key not in types_:
+            raise ConfigError(
+                f"--set {pair!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(types_))}"
+            )
+        out[key] = _setting_value(types_[key], text, f"--set {key}")
+    return out
+
+
+def _setting_value(tp: Any, text: str, option: str) -> Any:
+    """One ``--set`` value parsed for the field type ``tp`` (``none`` for an optional field)."""
+    from benchmarks.configs import convert, is_optional, unwrap
+
+    if is_optional(unwrap(tp)[0]) and text.strip().lower() == "none":
+        return None
+    base, _ = unwrap(tp)
+    if is_optional(base):
+        base, _ = unwrap(next(a for a in typing.get_args(base) if a is not type(None)))
+    if typing.get_origin(base) is tuple:
+        return convert(tp, parse_list(text, typing.get_args(base)[0], option, "value"), option)
+    return convert(tp, _parse_item(base, text.strip(), option), option)

@@ -27,8 +27,6 @@ KNOWN_CYCLES: tuple[frozenset[str], ...] = (
     frozenset({"benchmarks.experiments", "benchmarks.profiles"}),
     # the runner's per-child types (trained.py) and the job pipeline call each other
     frozenset({"benchmarks.pipeline", "benchmarks.trained", "benchmarks.train_curves"}),
-    # the CLI's experiment commands take the progress bar from cli.py (being split up)
-    frozenset({"benchmarks.cli", "benchmarks.cli_harness"}),
 )
 
 

@@ -10,7 +10,6 @@ folder (any images/ + masks/ directory). See each module's docstring for layout 
 
 from benchmarks.data.base import DatasetInfo
 from benchmarks.data.check import CheckReport, check_dataset
-from benchmarks.data.dataset import SegDataset
 from benchmarks.data.registry import DATASETS, get_info, load_split, open_source
 
 __all__ = [
@@ -23,3 +22,13 @@ __all__ = [
     "load_split",
     "open_source",
 ]
+
+
+def __getattr__(name: str):
+    # SegDataset (torch, MONAI transforms) loads on first use: listing and checking datasets
+    # (`bench data list`, `bench train` before its first split) need neither
+    if name == "SegDataset":
+        from benchmarks.data.dataset import SegDataset
+
+        return SegDataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

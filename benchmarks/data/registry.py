@@ -13,16 +13,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from benchmarks.data import folder, glas, knee, synthetic
 from benchmarks.data.base import DatasetEntry, DatasetInfo, Source
-from benchmarks.data.dataset import SegDataset
 from benchmarks.data.splits import select
-from benchmarks.data.transforms import resize_image, resize_label, scale_intensity
 from benchmarks.errors import ConfigError
+
+if TYPE_CHECKING:  # torch and MONAI load with the first split: `bench data list` needs neither
+    from benchmarks.data.dataset import SegDataset
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,11 @@ def load_split(
     image_resize / intensity / augmentation: the preprocessing switches of transforms.py (the
         profile's dataset settings); augmentation only acts with ``augment=True``.
     """
+    import torch
+
+    from benchmarks.data.dataset import SegDataset
+    from benchmarks.data.transforms import resize_image, resize_label, scale_intensity
+
     start = time.perf_counter()
     source = open_source(name, root=root, path=path, seed=seed)
     size = _check_size(source.info, size)
