@@ -11,7 +11,10 @@ at 512^2), else on the CPU (the diffusion methods, whose schedules index buffers
   gradients, the optimiser state (Adam/AdamW: 2 tensors per parameter, SGD: 1) and every tensor
   autograd saves for the backward pass (counted with ``torch.autograd.graph.saved_tensors_hooks``,
   storages deduplicated; scaled by the batch size). This is what the step keeps alive, not the
-  allocator's high-water mark, which adds short-lived temporaries;
+  allocator's high-water mark, which adds short-lived temporaries. On meta, attention runs as
+  its math decomposition and saves the attention matrix; fused kernels (CUDA flash/efficient,
+  the CPU's flash kernel) keep only q, k, v, the output and the log-sum-exp: for attention
+  layers the count is an upper bound;
 * ``infer_flops``: FLOPs to segment one image with the row's sampler settings: ``f(K=1)`` plus
   ``K - 1`` times the per-step cost ``f(K=2) - f(K=1)``, times ``num_samples`` (K forward
   passes are not run: K = 1000 would take minutes);
@@ -33,14 +36,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.experiments import get_experiment, settings_for
 from benchmarks.kinds import plan
 from benchmarks.methods import build_method, get_spec
 from benchmarks.pipeline import JobSpec, job_configs
 from benchmarks.profiles import Profile
-from benchmarks.timing import count_flops, count_params
+from benchmarks.timing import count_flops, count_params, flop_counter
 from benchmarks.trained import train_hash
 
 log = logging.getLogger(__name__)
@@ -95,7 +97,7 @@ class _Counter:
         return t
 
     def run(self, fn: Callable[[], Any]) -> _Counter:
-        with FlopCounterMode(display=False) as counter:
+        with flop_counter() as counter:
             with torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t):
                 fn()
         self.flops += int(counter.get_total_flops())
@@ -137,7 +139,7 @@ def measure_job(spec: JobSpec, profile: Profile) -> dict[str, Any]:
     trainable = sum(p.numel() * p.element_size() for p in method.parameters() if p.requires_grad)
     samples = get_spec(spec.method).samples
     try:
-        out = _passes(method.to("meta"), info, size, ev, samples, "meta")
+        out = _passes(to_meta(method), info, size, ev, samples, "meta")
     except (RuntimeError, NotImplementedError) as err:
         log.debug("%s: meta pass failed (%s); measuring on the CPU", spec.method, err)
         torch.manual_seed(spec.seed)
@@ -151,6 +153,22 @@ def measure_job(spec: JobSpec, profile: Profile) -> dict[str, Any]:
         "peak_memory_bytes": peak + saved_1 * train.batch_size,
         "measured_on": device,
     }
+
+
+def to_meta(method: torch.nn.Module) -> torch.nn.Module:
+    """``method`` on the meta device, except its integer/bool buffers (training-stage counters,
+    flags), which stay real CPU scalars: code may branch on them (``int(self.step)``), and
+    those branches decide which modules a training step runs."""
+    keep = {
+        (mod, name): buf.clone()
+        for mod in method.modules()
+        for name, buf in mod._buffers.items()
+        if buf is not None and not (buf.is_floating_point() or buf.is_complex())
+    }
+    method = method.to("meta")
+    for (mod, name), buf in keep.items():
+        mod._buffers[name] = buf
+    return method
 
 
 def _passes(method, info, size, ev, samples: bool, device: str) -> tuple[int, int, int, str]:

@@ -169,12 +169,48 @@ def count_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def flop_counter():
+    """PyTorch's ``FlopCounterMode``, also counting the CPU's fused attention kernel.
+
+    The counter has formulas for the CUDA attention kernels (flash / efficient / cuDNN) but not
+    for ``_scaled_dot_product_flash_attention_for_cpu``, the kernel ``F.scaled_dot_product_attention``
+    runs on a CPU: without this mapping every attention layer counted 0 FLOPs on the CPU (LDSeg's
+    image encoder and denoiser, Swin-Unet, MedT, the pixel-diffusion U-Nets), while the meta
+    device (which decomposes attention into matmuls) counted them. Same formulas as the CUDA
+    kernels: the same arithmetic.
+    """
+    from torch.utils.flop_counter import (
+        FlopCounterMode,
+        sdpa_backward_flop_count,
+        sdpa_flop_count,
+    )
+
+    aten = torch.ops.aten
+    mapping = {  # shape formulas; FlopCounterMode passes the arguments' shapes to them
+        aten._scaled_dot_product_flash_attention_for_cpu: lambda q, k, v, *a, **kw: (
+            sdpa_flop_count(q, k, v)
+        ),
+        aten._scaled_dot_product_flash_attention_for_cpu_backward: lambda g, q, k, v, *a, **kw: (
+            sdpa_backward_flop_count(g, q, k, v)
+        ),
+        aten._native_multi_head_attention: _native_mha_flops,
+    }
+    return FlopCounterMode(display=False, custom_mapping=mapping)
+
+
+def _native_mha_flops(q, k, v, embed_dim, num_head, *args, **kwargs) -> int:
+    """``nn.MultiheadAttention``'s inference fast path (one fused op, eval + no grad, also
+    uncounted by PyTorch): the input projection (3 E x E), attention, the output projection."""
+    (b, s_q, e), s_k = q, k[-2]
+    in_proj = 2 * b * s_q * e * e + 2 * 2 * b * s_k * e * e  # q from query; k, v from key/value
+    attention = 4 * b * s_q * s_k * e  # scores and weighted sum over every head (h * d = e)
+    return in_proj + attention + 2 * b * s_q * e * e
+
+
 def count_flops(fn: Callable[[], Any]) -> int:
     """FLOPs of one call of ``fn`` by PyTorch's own counter (matmul/conv/attention; a
     multiply-add is 2 FLOPs, element-wise ops count 0)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
+    with flop_counter() as counter:
         fn()
     return int(counter.get_total_flops())
 

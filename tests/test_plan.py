@@ -99,3 +99,29 @@ def test_bench_plan_bad_input_is_one_line(bad, monkeypatch, tmp_path):
     res = CliRunner().invoke(app, ["plan", "table2", *bad])
     assert res.exit_code == 2
     assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("method", ["ldseg", "lsegdiff", "medsegdiff"])
+def test_diffusion_methods_are_counted_on_meta_like_on_the_cpu(method):
+    """Diffusion methods run their plan passes on meta too (seconds at the paper's 512^2 instead
+    of minutes of CPU arithmetic), and count exactly what a CPU pass counts."""
+    from benchmarks.methods import build_method, get_spec
+    from benchmarks.pipeline import JobSpec, job_configs
+    from benchmarks.plan_costs import _passes, to_meta
+
+    prof = load_profile("smoke")
+    cfgs = job_configs(JobSpec(method, "synth2d", "smoke"), prof)
+    info, mcfg = cfgs.pop("_objects")
+    ev = prof.eval_config(method)
+    torch.manual_seed(0)
+    on_cpu = _passes(build_method(method, mcfg, info), info, (32, 32), ev, True, "cpu")
+    torch.manual_seed(0)
+    on_meta = _passes(to_meta(build_method(method, mcfg, info)), info, (32, 32), ev, True, "meta")
+    assert on_meta[3] == "meta"
+    flops, saved, infer_flops = 0, 1, 2
+    assert on_cpu[flops] == on_meta[flops] > 0
+    assert on_cpu[infer_flops] == on_meta[infer_flops] > 0
+    # meta runs attention by its math decomposition, which saves the attention matrix for the
+    # backward; the CPU's fused kernel keeps only q, k, v, the output and the log-sum-exp: the
+    # meta count is an upper bound, equal where a method has no attention
+    assert on_meta[saved] >= on_cpu[saved] > 0

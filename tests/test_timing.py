@@ -79,3 +79,19 @@ def test_cuda_memory_and_sync():
     r = time_callable(lambda: x @ x, warmup=1, repeats=3, device="cuda")
     assert r.memory_source == "cuda_max_allocated" and r.peak_memory_bytes >= x.nbytes
     assert r.device.startswith("cuda")
+
+
+def test_cpu_attention_flops_are_counted():
+    """F.scaled_dot_product_attention on a CPU runs a fused kernel that PyTorch's counter has no
+    formula for (it counted 0); two matmuls of b*h x s x s x d: 4*b*h*s*s*d FLOPs forward."""
+    import torch.nn.functional as F
+
+    from benchmarks.timing import count_flops
+
+    b, h, s, d = 2, 3, 16, 8
+    q, k, v = (torch.randn(b, h, s, d, requires_grad=True) for _ in range(3))
+    assert count_flops(lambda: F.scaled_dot_product_attention(q, k, v)) == 4 * b * h * s * s * d
+    fwd_bwd = count_flops(lambda: F.scaled_dot_product_attention(q, k, v).sum().backward())
+    # backward (PyTorch's formula for the CUDA kernels): recompute the scores + 4 gradient
+    # matmuls = 5 matmuls of 2*b*h*s*s*d
+    assert fwd_bwd == (4 + 10) * b * h * s * s * d
