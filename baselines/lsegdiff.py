@@ -23,7 +23,6 @@ Stage-1 parameters get no gradient in stage 2 and stage-2 parameters none in sta
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -31,18 +30,10 @@ from torch import Tensor, nn
 
 from baselines.common import SegLoss, SegLossConfig, check_divisible
 from ldseg.config import (
-    DenoiserConfig,
-    ImageEncoderConfig,
-    LabelDecoderConfig,
-    LDSegConfig,
+    LatentDiffusionConfig,
     NonNegativeFloat,
-    NonNegativeInt,
-    NumClasses,
     PositiveInt,
     Probability,
-    SamplerConfig,
-    ScheduleConfig,
-    SpatialDims,
     Widths,
 )
 from ldseg.model import one_hot
@@ -61,20 +52,12 @@ class LabelVAEConfig:
 
 
 @dataclass(frozen=True)
-class LSegDiffConfig:
-    spatial_dims: SpatialDims = 2
-    in_channels: PositiveInt = 3
-    num_classes: NumClasses = 2
-    num_downsamplings: NonNegativeInt = 4
-    latent_channels: PositiveInt = 1
-    norm: Literal["group", "batch", "instance"] = "group"
-    act: str = "swish"
+class LSegDiffConfig(LatentDiffusionConfig):
+    """LDSeg's latent, image encoder, denoiser, label decoder, schedule and sampler settings
+    (:class:`~ldseg.config.LatentDiffusionConfig`), a label VAE instead of LDSeg's label encoder,
+    and the two-stage training instead of LDSeg's loss."""
+
     label_encoder: LabelVAEConfig = field(default_factory=LabelVAEConfig)
-    image_encoder: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
-    denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
-    label_decoder: LabelDecoderConfig = field(default_factory=LabelDecoderConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    sampler: SamplerConfig = field(default_factory=SamplerConfig)  # as LDSeg's
     # The run's optimiser steps (the harness fills it from the train config) and the share of
     # them spent on stage 1.
     train_steps: PositiveInt = 1000
@@ -117,22 +100,11 @@ class LSegDiff(SamplingMethod):
         super().__init__()
         self.config = config
         self.num_classes = config.num_classes
-        parts = LDSegConfig(
-            spatial_dims=config.spatial_dims,
-            in_channels=config.in_channels,
-            num_classes=config.num_classes,
-            num_downsamplings=config.num_downsamplings,
-            latent_channels=config.latent_channels,
-            norm=config.norm,
-            act=config.act,
-            image_encoder=config.image_encoder,
-            label_decoder=config.label_decoder,
-        )
         # stage 1
         self.vae_encoder = LabelVAEEncoder(config)
-        self.label_decoder = LabelDecoder(parts)
+        self.label_decoder = LabelDecoder(config)
         # stage 2
-        self.image_encoder = ImageEncoder(parts)
+        self.image_encoder = ImageEncoder(config)
         self.denoiser = Denoiser(
             config.spatial_dims,
             config.latent_channels,

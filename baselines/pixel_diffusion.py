@@ -4,12 +4,14 @@ Both diffuse a full-resolution representation x_0 in [-1, 1] of the mask, condit
 image by channel concatenation: eps_hat = UNet(concat(x_t, image), t), with MONAI's
 ``DiffusionModelUNet`` (through ``ldseg.nets.Denoiser``). Training draws t ~ U{1..T} and eps from
 the shared :class:`~ldseg.schedule.NoiseSchedule` and minimises ||eps - eps_hat||^2; inference
-runs the shared :func:`ldseg.samplers.sample` (DDPM or DDIM, any K) from pure noise, N samples
-per image as one batch, fused by the mean of their class probabilities, then argmax.
-They differ only in the mask representation (``encode`` / ``probs``).
+runs the shared sampler (``ldseg.sampling_method.SamplingMethod.predict``: DDPM or DDIM, any K)
+from pure noise, N samples per image as one batch, fused by the mean of their class
+probabilities, then argmax. They differ only in the mask representation (``encode`` /
+``decode_latent``).
 
-The default sampler clips the x_0 estimate to [-1, 1], the range of both representations
-(improved-diffusion's ``clip_denoised``); 50 steps, the paper's Fig. 6b setting.
+The sampler settings clip the x_0 estimate to [-1, 1], the range of both representations
+(improved-diffusion's ``clip_denoised``); the sampler and K are the profile's
+``[method_eval.NAME]`` choice.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from ldseg.config import (
     NumClasses,
     PositiveFloat,
     PositiveInt,
-    SamplerConfig,
+    SamplerSettings,
     ScheduleConfig,
     SpatialDims,
     Widths,
@@ -42,11 +44,10 @@ from ldseg.schedule import NoiseSchedule
 
 
 @dataclass(frozen=True)
-class PixelSamplerConfig(SamplerConfig):
+class PixelSamplerSettings(SamplerSettings):
     """The shared sampler's settings with pixel-space defaults (a separate class so that a
     profile overriding one key keeps the others)."""
 
-    num_inference_steps: PositiveInt = 50
     x0_processing: Literal["none", "clip", "standardize"] = "clip"
     x0_clip: PositiveFloat = 1.0
 
@@ -74,7 +75,7 @@ class PixelDiffusion(SamplingMethod):
         x_channels: int,
         network: DenoiserConfig,
         schedule: ScheduleConfig,
-        sampler: SamplerConfig,
+        sampler: SamplerSettings,
     ) -> None:
         super().__init__()
         self.x_channels = self.sample_channels = x_channels
@@ -130,7 +131,7 @@ class MedSegDiffConfig:
     binary_foreground_only: bool = True
     network: PixelUNetConfig = field(default_factory=PixelUNetConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    sampler: PixelSamplerConfig = field(default_factory=PixelSamplerConfig)
+    sampler: PixelSamplerSettings = field(default_factory=PixelSamplerSettings)
 
 
 class MedSegDiff(PixelDiffusion):
@@ -228,7 +229,7 @@ class SDFDDPMConfig:
     prob_sharpness: PositiveFloat = 50.0
     network: PixelUNetConfig = field(default_factory=PixelUNetConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    sampler: PixelSamplerConfig = field(default_factory=PixelSamplerConfig)
+    sampler: PixelSamplerSettings = field(default_factory=PixelSamplerSettings)
 
 
 class SDFDDPM(PixelDiffusion):

@@ -206,12 +206,30 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, *, where: str = "") 
     unknown = sorted(set(data) - names)
     if unknown:
         label = where or cls.__name__
-        raise ConfigError(f"{label}: unknown key(s) {unknown}; valid keys: {sorted(names)}")
+        moved = getattr(cls, "MOVED_KEYS", {})  # a key that moved elsewhere: say where
+        hint = "".join(f"; {k} is set in {moved[k]} now" for k in unknown if k in moved)
+        raise ConfigError(f"{label}: unknown key(s) {unknown}; valid keys: {sorted(names)}{hint}")
     kwargs = {k: convert(types_[k], v, f"{where}.{k}" if where else k) for k, v in data.items()}
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{where or cls.__name__}: {err}") from err
+
+
+def without_moved_keys(cls: type, data: Any) -> Any:
+    """``data`` without the keys that ``cls`` or a nested config lists in ``MOVED_KEYS``: a
+    config stored before they moved (a checkpoint), where they never took effect. Anything
+    but a mapping is returned as it is (``from_dict`` refuses it)."""
+    if not isinstance(data, Mapping):
+        return data
+    types_, moved = hints(cls), getattr(cls, "MOVED_KEYS", {})
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        if k in moved:
+            continue
+        base, _ = unwrap(types_.get(k, Any))
+        out[k] = without_moved_keys(base, v) if dataclasses.is_dataclass(base) else v
+    return out
 
 
 def leaves(cls: type, prefix: str = "") -> Iterator[tuple[str, Any]]:

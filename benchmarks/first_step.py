@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
@@ -45,7 +45,7 @@ def profile_setting(profile: str, method: str = "ldseg") -> Setting:
     info = get_info("synth2d")
     cfg = method_config(method, prof.method_overrides(method, 2), info)
     ev = prof.eval_config(method)
-    return Setting(profile, cfg.schedule, replace(cfg.sampler, name=ev.sampler))
+    return Setting(profile, cfg.schedule, SamplerConfig(**asdict(cfg.sampler), name=ev.sampler))
 
 
 def first_step_error(

@@ -318,7 +318,7 @@ def load_trained(checkpoint: Path | str, device: str = "cpu"):
     """
     from types import SimpleNamespace
 
-    from benchmarks.configs import from_dict
+    from benchmarks.configs import from_dict, without_moved_keys
 
     ckpt = load_checkpoint(checkpoint)
     try:
@@ -332,7 +332,9 @@ def load_trained(checkpoint: Path | str, device: str = "cpu"):
                     f"{checkpoint}: inconsistent stored config: dataset_info.{key} = "
                     f"{stored_info.get(key)!r} but method_config.{key} = {stored_cfg[key]!r}"
                 )
-        mcfg = from_dict(spec.config_cls, ckpt["method_config"], where=name)
+        # keys that moved out of a method config since (MOVED_KEYS) never acted: dropped
+        stored_cfg = without_moved_keys(spec.config_cls, stored_cfg)
+        mcfg = from_dict(spec.config_cls, stored_cfg, where=name)
         info = SimpleNamespace(
             **{k: tuple(v) if isinstance(v, list) else v for k, v in ckpt["dataset_info"].items()}
         )

@@ -88,11 +88,18 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
-class SamplerConfig:
-    """Reverse-process sampler settings used by ``segment`` (and every diffusion baseline)."""
+class SamplerSettings:
+    """How the reverse process steps: a method's own ``sampler`` table (LDSeg and every
+    diffusion baseline). Which sampler runs and its step count K are chosen per evaluation
+    (``[eval]`` / ``[method_eval.NAME]`` ``sampler`` and ``num_inference_steps`` of a profile,
+    ``predict(sampler=..., num_inference_steps=...)``), so they are not here."""
 
-    name: Literal["ddim", "ddpm"] = "ddim"
-    num_inference_steps: PositiveInt = 2  # K: the paper's optimum
+    # The keys that moved out (a profile that still sets one is told where they live now).
+    MOVED_KEYS = {
+        "name": "[eval] / [method_eval.NAME] sampler",
+        "num_inference_steps": "[eval] / [method_eval.NAME] num_inference_steps",
+    }
+
     eta: Annotated[float, Interval(ge=0, le=1)] = 0.0  # DDIM stochasticity (0 = deterministic DDIM)
     # DDPM sigma_t^2: "posterior" = beta_tilde (Ho et al. "fixed small"), "beta" = beta_t.
     ddpm_variance: Literal["posterior", "beta"] = "posterior"
@@ -108,6 +115,15 @@ class SamplerConfig:
     # paper, after Nichol & Dhariwal); "linspace" = the real numbers linspace(0, T-1, K), not
     # rounded (the reference code; K = 1 returns the start noise, see ldseg/samplers.py).
     timestep_grid: Literal["rounded", "linspace"] = "rounded"
+
+
+@dataclass(frozen=True)
+class SamplerConfig(SamplerSettings):
+    """A complete sampler run (what ``ldseg.samplers.sample`` reads): the settings plus which
+    sampler and how many steps."""
+
+    name: Literal["ddim", "ddpm"] = "ddim"
+    num_inference_steps: PositiveInt = 2  # K: the paper's optimum
 
 
 @dataclass(frozen=True)
@@ -174,7 +190,11 @@ class LossConfig:
 
 
 @dataclass(frozen=True)
-class LDSegConfig:
+class LatentDiffusionConfig:
+    """What LDSeg and the LSegDiff baseline share: the latent (size ``input /
+    2**num_downsamplings``, ``latent_channels``), the image encoder, the denoiser, the label
+    decoder, the schedule and the sampler settings. Each adds its own label encoder and loss."""
+
     spatial_dims: SpatialDims = 2
     in_channels: PositiveInt = 3
     num_classes: NumClasses = 2
@@ -187,10 +207,14 @@ class LDSegConfig:
     # reference code do.
     norm: Norm = "group"
     act: str = "swish"
-    label_encoder: LabelEncoderConfig = field(default_factory=LabelEncoderConfig)
     image_encoder: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
     denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
     label_decoder: LabelDecoderConfig = field(default_factory=LabelDecoderConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)
+
+
+@dataclass(frozen=True)
+class LDSegConfig(LatentDiffusionConfig):
+    label_encoder: LabelEncoderConfig = field(default_factory=LabelEncoderConfig)
     loss: LossConfig = field(default_factory=LossConfig)

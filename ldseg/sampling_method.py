@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import Tensor, nn
 
-from ldseg.config import SamplerConfig
+from ldseg.config import SamplerConfig, SamplerSettings
 from ldseg.samplers import STEPS, sample_conditional
 from ldseg.schedule import NoiseSchedule
 
@@ -54,7 +54,7 @@ class Segmentation:
 
 
 def sampler_config(
-    settings: SamplerConfig,
+    settings: SamplerSettings,
     sampler: str | SamplerConfig | None,
     num_inference_steps: int | None,
     T: int,
@@ -91,7 +91,7 @@ class SamplingMethod(nn.Module):
 
     denoiser: nn.Module
     schedule: NoiseSchedule
-    sampler: SamplerConfig  # the method's own settings
+    sampler: SamplerSettings
     sample_channels: int
 
     def check_size(self, images: Tensor) -> None:

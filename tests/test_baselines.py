@@ -405,9 +405,20 @@ def test_ablation_refuses_settings_of_the_replaced_encoder():
 
 
 def test_partial_sampler_override_keeps_pixel_defaults():
-    cfg = method_config("medsegdiff", {"sampler": {"num_inference_steps": 10}}, info(2))
-    assert cfg.sampler.num_inference_steps == 10
+    cfg = method_config("medsegdiff", {"sampler": {"eta": 0.5}}, info(2))
+    assert cfg.sampler.eta == 0.5
     assert cfg.sampler.x0_processing == "clip" and cfg.sampler.x0_clip == 1.0
+
+
+@pytest.mark.parametrize("name", ["ldseg", "lsegdiff", "medsegdiff", "sdfddpm"])
+@pytest.mark.parametrize(
+    "key, where", [("num_inference_steps", "num_inference_steps"), ("name", "sampler")]
+)
+def test_sampler_and_k_in_a_method_table_say_where_they_live_now(name, key, where):
+    """K and the sampler are chosen per evaluation ([eval] / [method_eval.NAME]); a method's
+    own sampler table that still sets them (an old profile) is refused with that hint."""
+    with pytest.raises(ConfigError, match=rf"{key}.*\[method_eval.NAME\] {where}"):
+        method_config(name, {"sampler": {key: 5 if key != "name" else "ddpm"}}, info(2))
 
 
 # -- predict pinned before the SamplingMethod refactor ---------------------------------------------

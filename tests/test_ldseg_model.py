@@ -11,6 +11,7 @@ from ldseg.config import (
     LDSegConfig,
     LossConfig,
     SamplerConfig,
+    SamplerSettings,
 )
 from ldseg.model import LDSeg, Segmentation
 
@@ -203,7 +204,7 @@ def test_segment_sampler_switches():
     torch.manual_seed(0)
     # Without x0 processing an untrained model's first jump (x0-hat amplified by
     # 1/sqrt(abar_T) ~ 2e4) dominates every later step; standardising x0-hat keeps K visible.
-    m = LDSeg(replace(tiny_config(), sampler=SamplerConfig(x0_processing="standardize"))).eval()
+    m = LDSeg(replace(tiny_config(), sampler=SamplerSettings(x0_processing="standardize"))).eval()
     with torch.no_grad():  # MONAI zero-initialises the denoiser's output conv: eps_hat = 0
         for p in m.denoiser.parameters():
             p.add_(0.2 * torch.randn(p.shape, generator=torch.Generator().manual_seed(7)))
@@ -255,7 +256,7 @@ def test_overfit_synthetic_disks():
         images.append((0.2 + 0.6 * mask + 0.05 * torch.randn(size, size, generator=g))[None])
     b = {"image": torch.stack(images), "label": torch.stack(labels)}
     cfg = replace(
-        tiny_config(), latent_channels=4, sampler=SamplerConfig(x0_processing="standardize")
+        tiny_config(), latent_channels=4, sampler=SamplerSettings(x0_processing="standardize")
     )
     m = LDSeg(cfg)
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from ldseg.config import SamplerConfig
+from ldseg.config import SamplerSettings
 from ldseg.model import LDSeg
 from tests.test_ldseg_model import batch, tiny_config
 
@@ -30,7 +30,7 @@ PINNED = {
 
 def perturbed_ldseg() -> LDSeg:
     torch.manual_seed(0)
-    m = LDSeg(replace(tiny_config(), sampler=SamplerConfig(x0_processing="standardize"))).eval()
+    m = LDSeg(replace(tiny_config(), sampler=SamplerSettings(x0_processing="standardize"))).eval()
     with torch.no_grad():  # off MONAI's zero-initialised output conv, so the denoiser matters
         g = torch.Generator().manual_seed(7)
         for p in m.denoiser.parameters():
