@@ -9,7 +9,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from ldseg.config import SamplerSettings
+from benchmarks.configs import from_dict, without_moved_keys
+from benchmarks.errors import ConfigError
+from ldseg.config import LDSegConfig, SamplerConfig, SamplerSettings
 from ldseg.model import LDSeg
 from tests.test_ldseg_model import batch, tiny_config
 
@@ -55,3 +57,52 @@ def test_ldseg_predict_matches_numbers_pinned_before_the_refactor(sampler, k, n)
     if sd is not None:
         assert seg.std.sum().item() == pytest.approx(sd, rel=1e-5)
     assert int(seg.labels.sum()) == fg
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"sampler": "dpm"}, "unknown sampler 'dpm'; valid: ddim, ddpm"),
+        ({"num_inference_steps": 0}, r"num_inference_steps must be an integer in \[1, 1000\]"),
+        ({"num_inference_steps": 1001}, r"in \[1, 1000\], got 1001"),
+        ({"num_inference_steps": 2.5}, r"in \[1, 1000\], got 2.5"),
+        ({"num_samples": 0}, "num_samples must be an integer >= 1, got 0"),
+        ({"num_samples": True}, "num_samples must be an integer >= 1, got True"),
+    ],
+)
+def test_predict_refuses_bad_sampling_arguments_before_any_work(kw, match):
+    m = perturbed_ldseg()
+    calls = []
+    m.image_encoder.register_forward_hook(lambda *a: calls.append(1))
+    with pytest.raises(ValueError, match=match):
+        m.predict(batch()["image"], **kw)
+    assert not calls  # refused before the image is encoded
+
+
+def test_predict_without_sampler_arguments_is_two_step_ddim_with_the_method_settings():
+    """None = the paper's DDIM with K = 2, stepping with the method's own settings."""
+    m, img = perturbed_ldseg(), batch()["image"]
+    g = torch.Generator
+    default = m.predict(img, generator=g().manual_seed(1)).probs
+    explicit = m.predict(
+        img, sampler="ddim", num_inference_steps=2, generator=g().manual_seed(1)
+    ).probs
+    assert torch.equal(default, explicit)
+    full = SamplerConfig(x0_processing="standardize", name="ddim", num_inference_steps=2)
+    assert torch.equal(default, m.predict(img, sampler=full, generator=g().manual_seed(1)).probs)
+    other = SamplerConfig(name="ddim", num_inference_steps=2)  # no x0 standardisation
+    assert not torch.equal(
+        default, m.predict(img, sampler=other, generator=g().manual_seed(1)).probs
+    )
+
+
+def test_a_checkpoint_config_with_the_moved_sampler_keys_still_loads():
+    """Configs stored before the sampler and K left the method config (they never acted)."""
+    stored = {
+        "num_downsamplings": 2,
+        "sampler": {"name": "ddpm", "num_inference_steps": 9, "eta": 0.5},
+    }
+    with pytest.raises(ConfigError, match=r"num_inference_steps is set in \[eval\]"):
+        from_dict(LDSegConfig, stored, where="ldseg")
+    cfg = from_dict(LDSegConfig, without_moved_keys(LDSegConfig, stored), where="ldseg")
+    assert cfg.sampler == SamplerSettings(eta=0.5) and cfg.num_downsamplings == 2
