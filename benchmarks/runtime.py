@@ -114,12 +114,6 @@ def _nearest_fits(side: int, sweep_plan, profile) -> str:
     return " or ".join(str(n) for n in (below, above) if n is not None)
 
 
-def check_sizes(sweep_plan, profile) -> None:
-    """Deprecated (``runner.prepare`` already applies :func:`drop_unfit_sizes`); kept until
-    no command calls it."""
-    drop_unfit_sizes(sweep_plan, profile)
-
-
 def time_predict(
     name: str,
     mcfg,
