@@ -23,6 +23,7 @@ file                kind(s)                     experiments
 ``runtime.py``      table4, runtime             Table IV, Fig. 6b
 ``robustness.py``   robustness                  Fig. 8a
 ``uncertainty.py``  uncertainty                 Fig. 10
+``budget.py``       budget                      DSC vs optimiser steps (issue 12, not in the paper)
 ==================  ==========================  ============================================
 
 Adding a figure = one kind file + one ``EXPERIMENTS`` entry + one renderer::
