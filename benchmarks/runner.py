@@ -95,6 +95,7 @@ class SweepResult:
     tracking_uri: str
     plan: Plan
     results: list[ChildResult]
+    disk: dict[str, float] = field(default_factory=dict)  # footprint (benchmarks.storage)
 
     @property
     def failed(self) -> list[ChildResult]:
@@ -239,6 +240,7 @@ def _sweep(sweep_plan: Plan, profile, options: RunOptions, hooks: Hooks, env: di
     }
     parent_id: str | None = None
     results: list[ChildResult] = []
+    disk: dict[str, float] = {}
     status, reason = "FINISHED", None
     with _Signals() as signals:
         try:
@@ -271,8 +273,8 @@ def _sweep(sweep_plan: Plan, profile, options: RunOptions, hooks: Hooks, env: di
         finally:
             if parent_id is not None:
                 with signals.deferred():
-                    _close_parent(tracker, parent_id, sweep_plan, results, status, reason)
-    return SweepResult(exp.name, exp_id, parent_id, tracker.uri, sweep_plan, results)
+                    disk = _close_parent(tracker, parent_id, sweep_plan, results, status, reason)
+    return SweepResult(exp.name, exp_id, parent_id, tracker.uri, sweep_plan, results, disk)
 
 
 @dataclass(frozen=True)
@@ -624,14 +626,16 @@ def _close_parent(
     results: list[ChildResult],
     status: str,
     reason: str | None = None,
-) -> None:
-    """Write sweep.json and end the parent. When the sweep is already failing (status other
-    than FINISHED) this is best effort: the original error is what the user must see."""
+) -> dict[str, float]:
+    """Write sweep.json and end the parent; returns the sweep's disk footprint. When the sweep
+    is already failing (status other than FINISHED) this is best effort: the original error is
+    what the user must see."""
     failed = [r for r in results if r.status == "FAILED"]
     if status == "FINISHED" and failed:
         status = "FAILED"
+    disk: dict[str, float] = {}
     try:
-        _write_sweep(tracker, parent_id, sweep_plan, results, failed, reason)
+        disk = _write_sweep(tracker, parent_id, sweep_plan, results, failed, reason)
     except Exception as err:
         if status == "FINISHED":
             _mark(tracker, parent_id, "FAILED", {"error": _one_line(err)})
@@ -641,6 +645,7 @@ def _close_parent(
         tracker.end(parent_id, status)
     else:
         _mark(tracker, parent_id, status, {"error": reason[:5000]} if reason else {})
+    return disk
 
 
 def _footprint(tracker: Tracker, results: list[ChildResult]) -> dict[str, float]:
@@ -655,7 +660,7 @@ def _footprint(tracker: Tracker, results: list[ChildResult]) -> dict[str, float]
         return {}
 
 
-def _write_sweep(tracker, parent_id, sweep_plan, results, failed, reason) -> None:
+def _write_sweep(tracker, parent_id, sweep_plan, results, failed, reason) -> dict[str, float]:
     sweep = {
         "experiment": sweep_plan.experiment.name,
         "children": [
@@ -683,3 +688,4 @@ def _write_sweep(tracker, parent_id, sweep_plan, results, failed, reason) -> Non
             "skipped": json.dumps([asdict(s) for s in sweep_plan.skipped]),
         },
     )
+    return sweep["disk"]

@@ -87,6 +87,8 @@ def test_smoke_sweep_stores_each_training_state_once(tmp_path, store_experiment)
         assert models["model/weights.pt"] < 0.5 * (job / "checkpoint.pt").stat().st_size
         jobs += dir_bytes(job)
     disk = client.get_run(res.parent_run_id).data.metrics
+    assert set(res.disk) == {"disk_jobs_mb", "disk_artifacts_mb", "disk_total_mb"}
+    assert res.disk == pytest.approx({k: disk[k] for k in res.disk})  # what the CLI prints
     mb = 2**20
     assert disk["disk_jobs_mb"] == pytest.approx(jobs / mb)
     # before: the checkpoint in MLflow too (artifacts >= jobs); now the weights (Adam: <= 1/3)
