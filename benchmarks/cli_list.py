@@ -14,15 +14,15 @@ app = typer.Typer()
 @app.command("methods")
 @cli_errors
 def methods_cmd() -> None:
-    """List the registered methods."""
+    """List the registered methods (family: the baselines/ module that builds it)."""
     from benchmarks.method_catalog import CATALOG
 
     table = Table(title="methods")
-    for col in ("name", "dims", "samples", "description"):
+    for col in ("name", "family", "dims", "samples", "description"):
         table.add_column(col)
     for m in sorted(CATALOG, key=lambda m: m.name):
         dims = "/".join(f"{d}D" for d in m.dims)
-        table.add_row(m.name, dims, "yes" if m.samples else "no", m.description)
+        table.add_row(m.name, m.family, dims, "yes" if m.samples else "no", m.description)
     console.print(table)
 
 

@@ -126,9 +126,12 @@ def test_catalog_and_builders_agree():
     from benchmarks.method_catalog import CATALOG
     from benchmarks.methods import _builders, registry
 
-    assert sorted(_builders()) == sorted(m.name for m in CATALOG)
+    builders = _builders()
+    assert sorted(builders) == sorted(m.name for m in CATALOG)
     specs = registry()
     for m in CATALOG:
+        home = "benchmarks.methods" if m.family == "ldseg" else f"baselines.{m.family}"
+        assert builders[m.name][1].__module__ == home, (m.name, m.family)
         spec = specs[m.name]
         assert (spec.description, spec.dims, spec.samples) == (m.description, m.dims, m.samples)
         assert (spec.binary_only, spec.version) == (m.binary_only, m.version)
