@@ -115,3 +115,14 @@ def test_toml_comments_reader(tmp_path):
     assert notes["train.batch_size"] == ""  # a blank line ends the block
     assert notes["methods.ldseg.loss.gamma"] == notes["methods.ldseg.loss.lam"] == "both"
     assert notes["methods.ldseg.name"] == ""  # '#' inside quotes is no comment
+
+
+@pytest.mark.parametrize("profile", ["paper", "reference"])
+@pytest.mark.parametrize("dataset", ["glas", "knee3d"])
+def test_ldseg_family_shares_ldseg_parts(profile, dataset):
+    """Table V's ablations and LSegDiff differ from LDSeg only in what they replace."""
+    base = flatten(_job(profile, dataset)["method"])
+    prof = load_profile(profile)
+    for method in ("ldseg-ld", "ldseg-id", "ldseg-ld-id", "lsegdiff"):
+        cfg = flatten(job_configs(JobSpec(method, dataset, profile), prof)["method"])
+        assert [k for k in base if k in cfg and cfg[k] != base[k]] == [], method
