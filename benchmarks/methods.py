@@ -7,7 +7,9 @@ evaluator and the experiments never special-case one:
   ``batch`` holds ``image`` (B, C, *spatial) float in [0, 1] and ``label`` (B, 1, *spatial) int;
 * ``predict(images, *, num_inference_steps=None, sampler=None, num_samples=1, generator=None)
   -> ldseg.model.Segmentation`` (deterministic methods ignore the sampling arguments);
-* ``samples`` (class attribute): True when ``predict`` runs a diffusion sampler;
+* whether ``predict`` runs a diffusion sampler is registry metadata (``MethodSpec.samples``,
+  from the catalog), not a class attribute; every such method is an
+  ``ldseg.sampling_method.SamplingMethod`` (a test checks the two agree);
 * ``ema_target() -> nn.Module``: the part that EMA averages when enabled.
 
 A built-in method is one :class:`~benchmarks.method_catalog.MethodInfo` (name, dims, version:
@@ -38,8 +40,6 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class SegMethod(Protocol):
-    samples: bool
-
     def loss(self, batch: dict, generator: torch.Generator | None = None) -> dict[str, Tensor]: ...
 
     def predict(self, images: Tensor, **sampling: Any) -> Segmentation: ...
