@@ -107,7 +107,7 @@ def test_readme_table_is_generated():
 def test_toml_comments_reader(tmp_path):
     path = tmp_path / "p.toml"
     path.write_text(
-        '# block note\n[train]\n# about lr\nlr = 1e-3\nsteps = 4  # trailing\n\nbatch_size = 2\n'
+        "# block note\n[train]\n# about lr\nlr = 1e-3\nsteps = 4  # trailing\n\nbatch_size = 2\n"
         '[methods.ldseg]\nloss = { gamma = 2.0, lam = 1.0 }  # both\nname = "a#b"\n'
     )
     notes = fidelity.toml_comments(path)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ldseg.config import SamplerConfig, ScheduleConfig
+from ldseg.model import LDSeg
 from ldseg.nets import ImageEncoder, LabelDecoder, LabelEncoder
 from ldseg.nets.blocks import SelfAttention, down_unit
 from ldseg.samplers import sample, timesteps
@@ -179,3 +180,15 @@ def test_linspace_grid_oracle_recovers_z0_with_real_t(kind, K):
     out = sample(denoise, z_T, s, cfg)
     assert torch.allclose(out, z0, atol=1e-4)
     assert seen == pytest.approx([i * 999 / (K - 1) for i in range(K - 1, 0, -1)], rel=1e-6)
+
+
+def test_denoiser_head_width_per_level():
+    """``denoiser.num_head_channels`` per level: the reference code's one head per block."""
+    cfg = tiny_config()  # denoiser channels (8, 8), attention at the second level
+    heads = {}
+    for width in (4, (8, 8)):
+        denoiser = replace(cfg.denoiser, num_head_channels=width)
+        model = LDSeg(replace(cfg, denoiser=denoiser))
+        attn = [m for m in model.denoiser.modules() if hasattr(m, "num_heads")]
+        heads[str(width)] = {m.num_heads for m in attn}
+    assert heads == {"4": {2}, "(8, 8)": {1}}  # 8 channels / 4 per head vs / 8 per head
