@@ -215,9 +215,8 @@ class Child:
 
 
 def _short(key: str) -> str:
-    return {"num_inference_steps": "K", "sigma": "sigma", "size": "px", "train_steps": "steps"}.get(
-        key, key
-    )
+    names = {"num_inference_steps": "K", "size": "px", "train_steps": "steps", "num_folds": "of"}
+    return names.get(key, key)
 
 
 @dataclass(frozen=True)

@@ -81,3 +81,39 @@ def pooled_table(cases: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
 def _label(col: str) -> str:
     name = col.removeprefix("dsc_")
     return {"combined": "DSC combined", "mean": "DSC mean"}.get(name, f"DSC {name}")
+
+
+def fold_section(sweep: SweepData, dataset: str, name: str, out: Path, tables: list) -> list[str]:
+    """Markdown of a k-fold accuracy sweep on ``dataset``: per-fold and pooled per-class DSC
+    (their display tables appended to ``tables``; ``NAME_folds.csv`` / ``NAME_pooled.csv``)."""
+    from reports.export import DisplayTable
+    from reports.tables import class_columns, to_markdown
+
+    cases = fold_cases(sweep, dataset)
+    if cases.empty:
+        return ["", "Cross-validation: no per-case tables of the fold runs."]
+    cols = metric_columns(cases, class_columns(sweep.runs, dataset))
+    folds, pooled = per_fold_table(cases, cols), pooled_table(cases, cols)
+    folds.to_csv(out / f"{name}_folds.csv", index=False)
+    pooled.to_csv(out / f"{name}_pooled.csv", index=False)
+    label = paper.label(dataset)
+    tables.append(DisplayTable(f"{name}: {label}, per fold", folds, {}))
+    tables.append(DisplayTable(f"{name}: {label}, pooled over the folds", pooled, {}))
+    n = int(cases["fold"].nunique())
+    return [
+        "",
+        f"### {n}-fold cross-validation (by volume / case group)",
+        "",
+        f"Each fold trains on the other {n - 1} folds and tests on its own held-out cases; "
+        "every case is held out exactly once. The table above treats each fold run as a sample "
+        "(its ± spans the fold runs; its seeds and cases columns are one fold's); the tables "
+        "below are the cross-validation's numbers. Per fold (mean over its held-out cases, "
+        "± 95% CI over seeds):",
+        "",
+        to_markdown(folds),
+        "",
+        "Pooled over the held-out cases of all folds (each case's DSC averaged over seeds, "
+        "then mean ± 95% CI over the cases, Student t):",
+        "",
+        to_markdown(pooled),
+    ]

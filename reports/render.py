@@ -24,7 +24,7 @@ import pandas as pd
 from benchmarks.errors import ConfigError
 from benchmarks.experiments import get_experiment
 from benchmarks.kinds import get_kind
-from reports import export, figures
+from reports import export, figures, folds
 from reports import paper_numbers as paper
 from reports.budget import render_budget
 from reports.export import DisplayTable
@@ -190,6 +190,8 @@ def _accuracy(sweep: SweepData, exp, out: Path, tables: list[DisplayTable]):
                     f"{exp.name}: {paper.label(ds)}, paired vs LDSeg", _paired_table(comparison)
                 )
             )
+        if folds.has_folds(sweep.runs):
+            body += folds.fold_section(sweep, ds, exp.name, out, tables)
         q = _qualitative(sweep, ds, out / f"{ds}_qualitative.jpg", f"{exp.name}: {paper.label(ds)}")
         if q:
             body += ["", f"![qualitative]({q.name})", ""]

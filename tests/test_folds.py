@@ -85,3 +85,74 @@ def test_a_volume_held_out_twice_is_refused():
     cases.loc[cases["fold"] == 1, "case_id"] = "case1"  # fold 1 tests case1 again
     with pytest.raises(ValueError, match=r"\['case1'\] held out by more than one fold"):
         pooled_table(cases, ["dsc_FC"])
+
+
+TINY = """
+name = "tinyfold"
+description = "k-fold CLI test: knee3d at 8^3, 3 optimiser steps"
+[datasets.knee3d]
+size = [8, 8, 8]
+[train]
+steps = 3
+batch_size = 2
+checkpoint_every = 3
+[eval]
+num_inference_steps = 1
+hd95 = false
+native_resolution = false
+[methods.ldseg]
+num_downsamplings = 1
+latent_channels = 2
+label_encoder = { widths = [4, 8] }
+image_encoder = { widths = [4, 8], attention_3d = false }
+label_decoder = { widths = [8] }
+denoiser = { channels = [8, 16], attention_levels = [false, false], num_res_blocks = 1, norm_num_groups = 4, num_head_channels = 4 }
+[methods.resunet]
+channels = [4, 8]
+[experiments]
+seeds = [0]
+torch_threads = 1
+qualitative_cases = 0
+timing_warmup = 0
+timing_repeats = 1
+"""
+
+
+@pytest.mark.realdata
+def test_table3_two_fold_sweep_on_the_knee_volumes(knee_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from benchmarks.cli import app
+
+    profile = tmp_path / "tinyfold.toml"
+    profile.write_text(TINY)
+    env = {
+        "LDSEG_OUT": str(tmp_path / "out"),
+        "LDSEG_REPORTS": str(tmp_path / "reports"),
+        "LDSEG_DATA": str(knee_dir.parent),
+        "MLFLOW_TRACKING_URI": None,
+    }
+    args = ["run", "table3", "--profile", str(profile), "--methods", "ldseg,resunet"]
+    res = CliRunner().invoke(app, [*args, "--set", "folds=2"], env=env)
+    assert res.exit_code == 0, res.output
+    jobs = [p for p in (tmp_path / "out" / "jobs").iterdir() if p.is_dir()]
+    assert len(jobs) == 4  # 2 methods x 2 folds, each its own train job
+    held_out: dict[str, list[list[str]]] = {}
+    per_case = []
+    for job in jobs:
+        split = json.loads((job / "split.json").read_text())
+        method = json.loads((job / "metrics.json").read_text())["method"]
+        assert not set(split["train"]) & set(split["test"])
+        held_out.setdefault(method, []).append(split["test"])
+        per_case.append(pd.read_csv(job / "per_case.csv").assign(method=method))
+    for tests in held_out.values():  # array_split of 5 volumes into 2 folds: 3 + 2
+        assert sorted(tests) == [["case1", "case2", "case3"], ["case4", "case5"]]
+    out = tmp_path / "reports" / "table3"
+    pooled = pd.read_csv(out / "table3_pooled.csv").set_index("method")
+    cases = pd.concat(per_case)
+    for method, g in cases.groupby("method"):
+        row = pooled.loc[{"ldseg": "LDSeg", "resunet": "Res-Unet"}[method]]
+        assert (row["folds"], row["held-out cases"]) == (2, 5)
+        assert row["DSC FC"].startswith(f"{g['dsc_FC'].mean():.3f} ± ")
+    assert len(pd.read_csv(out / "table3_folds.csv")) == 4
+    assert "2-fold cross-validation" in (out / "report.md").read_text()

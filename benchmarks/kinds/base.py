@@ -173,11 +173,18 @@ class ExperimentKind:
 
 
 # -- shared by the kinds whose children use a trained model ----------------------------------------
+def child_spec(child: Child, ctx):
+    """The train job of ``child``: its method, dataset and seed, and its fold when the sweep
+    cross-validates (``fold`` / ``num_folds`` in the child's setting, see the accuracy kind)."""
+    s = child.settings
+    return ctx.job_spec(child.method, child.dataset, child.seed, s.get("fold"), s.get("num_folds"))
+
+
 def trained_config(child: Child, ctx) -> dict[str, Any]:
     """The resolved config of the child's train job plus its ``train_hash``."""
     from benchmarks.trained import resolved_config, train_hash
 
-    spec = ctx.job_spec(child.method, child.dataset, child.seed)
+    spec = child_spec(child, ctx)
     cfg = resolved_config(spec, ctx.profile)
     cfg["train_hash"] = train_hash(spec, ctx.profile)
     return cfg
@@ -187,7 +194,7 @@ def train(child: Child, ctx):
     """Train, resume or read back the child's shared train job (``benchmarks.trained``)."""
     from benchmarks.trained import ensure_trained
 
-    spec = ctx.job_spec(child.method, child.dataset, child.seed)
+    spec = child_spec(child, ctx)
     return ensure_trained(
         spec, ctx.profile, ctx.out_root, progress=ctx.hooks.train if ctx.hooks else None
     )
