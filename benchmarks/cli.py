@@ -21,7 +21,9 @@ from typing import Annotated
 import typer
 
 from benchmarks import cli_jobs, cli_list, cli_plan, cli_report, cli_sweeps, cli_ui
+from benchmarks.cli_common import cli_errors
 from benchmarks.cli_data import data_app
+from benchmarks.cli_server import server_cmd
 
 app = typer.Typer(
     name="bench",
@@ -32,6 +34,7 @@ app = typer.Typer(
 for group in (cli_list, cli_jobs, cli_sweeps, cli_report, cli_plan, cli_ui):
     app.add_typer(group.app)
 app.add_typer(data_app, name="data")
+app.command("server")(cli_errors(server_cmd))  # bench server (benchmarks/cli_server.py)
 
 ThreadsOpt = Annotated[
     int | None,
