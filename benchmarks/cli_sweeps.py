@@ -51,6 +51,23 @@ SetOpt = Annotated[
         "e.g. --set steps=1,2,5",
     ),
 ]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        help="where the children run: local (this process, one after another) or ray (Ray "
+        "tasks on a Ray cluster; the ray extra)"
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="with --executor ray: auto or HOST:PORT of a running cluster (default: "
+        "start a local one on this machine's CPUs)"
+    ),
+]
+RetriesOpt = Annotated[
+    int, typer.Option(min=0, help="with --executor ray: reruns of a child whose worker died")
+]
 SystemMetricsOpt = Annotated[
     bool,
     typer.Option(
@@ -73,6 +90,9 @@ class SweepOptions:
     tracking_uri: str | None
     data_root: str | None
     report_dir: Path | None
+    executor: str = "local"  # where the children run (benchmarks/executors.py)
+    ray_address: str | None = None
+    retries: int = 1
 
 
 def sweep(name: str, opts: SweepOptions, settings: dict[str, Any]) -> None:
@@ -81,6 +101,10 @@ def sweep(name: str, opts: SweepOptions, settings: dict[str, Any]) -> None:
     from benchmarks.tracking import check_output_store
 
     check_output_store(opts.tracking_uri)  # read-only / unusable store: exit 2 in a second
+    from benchmarks.executors import ExecutorOptions, check_executor
+
+    executor = ExecutorOptions(opts.executor, opts.ray_address, opts.retries)
+    check_executor(executor)  # unknown executor, Ray missing: exit 2 before any work
     from benchmarks.runner import RunOptions, prepare, run_experiment
 
     run_opts = RunOptions(
@@ -92,6 +116,7 @@ def sweep(name: str, opts: SweepOptions, settings: dict[str, Any]) -> None:
         tracking_uri=opts.tracking_uri,
         data_root=opts.data_root,
         settings=settings,
+        executor=executor,
     )
     # bad input (a runtime size no method takes too) fails here, before anything is written
     prepare(name, run_opts)
@@ -133,6 +158,9 @@ def run_cmd(
     report_dir: ReportDirOpt = None,
     set_: SetOpt = None,
     system_metrics: SystemMetricsOpt = False,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    retries: RetriesOpt = 1,
 ) -> None:
     """Run an experiment sweep (cached by config hash) and render its report."""
     if system_metrics:
@@ -142,7 +170,19 @@ def run_cmd(
 
         check_system_metrics()
         os.environ[SYSTEM_METRICS_ENV] = "1"
-    opts = SweepOptions(profile, seeds, methods, device, force, tracking_uri, data_root, report_dir)
+    opts = SweepOptions(
+        profile,
+        seeds,
+        methods,
+        device,
+        force,
+        tracking_uri,
+        data_root,
+        report_dir,
+        executor,
+        ray_address,
+        retries,
+    )
     sweep(name, opts, parse_settings(set_))
 
 
@@ -273,5 +313,10 @@ def _summary(res) -> None:
         f"{res.experiment}: {len(res.results)} children ({parts}); "
         f"{len(res.plan.skipped)} cells skipped; MLflow {res.tracking_uri}"
     )
+    if res.disk:  # each training state once: job directories + MLflow artifacts
+        console.print(
+            f"disk: {res.disk['disk_total_mb']:.1f} MB ({res.disk['disk_jobs_mb']:.1f} MB train "
+            f"jobs, {res.disk['disk_artifacts_mb']:.1f} MB MLflow artifacts)"
+        )
     for r in res.failed:
         err_console.print(f"FAILED {r.child.run_name}: {r.error}", markup=False)
