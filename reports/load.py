@@ -30,6 +30,7 @@ class SweepData:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     tracker: Tracker | None = None
+    disk: dict[str, float] = field(default_factory=dict)  # footprint (benchmarks.storage)
 
     def artifact(self, run_id: str, path: str, dst: Path | None = None) -> Path | None:
         """Download one artifact of a child (None when it is missing)."""
@@ -119,4 +120,5 @@ def load_sweep(
         sweep.get("skipped", []),
         failed,
         tracker,
+        sweep.get("disk", {}),
     )

@@ -139,6 +139,12 @@ def _header(sweep: SweepData, exp) -> list[str]:
             "- numbers: mean ± 95% CI over seeds (Student t); with one seed the mean "
             "and `n=1`. Paper numbers: as published (paper's data, A100)."
         )
+    if sweep.disk:  # each training state stored once (benchmarks.storage)
+        d = sweep.disk
+        lines.append(
+            f"- disk: {d['disk_total_mb']:.1f} MB ({d['disk_jobs_mb']:.1f} MB train jobs in "
+            f"LDSEG_OUT, {d['disk_artifacts_mb']:.1f} MB MLflow artifacts)"
+        )
     return lines
 
 

@@ -95,3 +95,12 @@ def test_smoke_sweep_stores_each_training_state_once(tmp_path, store_experiment)
     assert disk["disk_artifacts_mb"] < 0.5 * disk["disk_jobs_mb"]
     assert disk["disk_total_mb"] == pytest.approx(disk["disk_jobs_mb"] + disk["disk_artifacts_mb"])
     assert disk["disk_total_mb"] < 1.5 * disk["disk_jobs_mb"]
+    from reports.render import render_report
+
+    out = render_report(
+        store_experiment,
+        tracking_uri=opts.tracking_uri,
+        parent_run_id=res.parent_run_id,
+        out_dir=tmp_path / "report",
+    )
+    assert f"- disk: {res.disk['disk_total_mb']:.1f} MB" in (out / "report.md").read_text()
