@@ -32,13 +32,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
 
 from benchmarks.experiments import get_experiment, settings_for
-from benchmarks.kinds import plan
+from benchmarks.kinds import get_kind, plan
 from benchmarks.methods import build_method, get_spec
 from benchmarks.pipeline import JobSpec, job_configs
 from benchmarks.profiles import Profile
@@ -213,24 +213,28 @@ def plan_costs(
     exp = get_experiment(experiment)
     settings = settings_for(profile)
     sweep = plan(exp, settings, methods=methods, seeds=seeds)
-    jobs: dict[str, JobSpec] = {}
+    kind = get_kind(exp.kind)
+    jobs: dict[str, tuple[JobSpec, Profile]] = {}
     for child in sweep.children:
         if not child.trained:
             continue
+        s = child.settings  # a fold, when the sweep cross-validates
         spec = JobSpec(child.method, child.dataset, profile.name, child.seed)
-        h = train_hash(spec, profile)
-        jobs.setdefault(h, spec)
+        spec = replace(spec, fold=s.get("fold"), num_folds=s.get("num_folds"))
+        job_profile = kind.job_profile(child, profile, kind.view(settings))  # budget: longest
+        h = train_hash(spec, job_profile)
+        jobs.setdefault(h, (spec, job_profile))
     measured: dict[tuple[str, str], dict[str, Any]] = {}  # seeds share the architecture
     out: list[JobCost] = []
-    for i, (h, spec) in enumerate(jobs.items()):
+    for i, (h, (spec, prof)) in enumerate(jobs.items()):
         if on_job is not None:
             on_job(f"{spec.method} on {spec.dataset}", i, len(jobs))
         key = (spec.method, spec.dataset)
         if key not in measured:
-            measured[key] = measure_job(spec, profile)
+            measured[key] = measure_job(spec, prof)
         m = measured[key]
-        train = profile.train_config(spec.method, seed=spec.seed, dataset=spec.dataset)
-        ev = profile.eval_config(spec.method)
+        train = prof.train_config(spec.method, seed=spec.seed, dataset=spec.dataset)
+        ev = prof.eval_config(spec.method)
         samples = get_spec(spec.method).samples
         cases = DEFAULT_TEST_CASES.get(spec.dataset, 1)
         total = 3 * m["flops"] * train.steps + m["infer_flops"] * cases
@@ -240,7 +244,7 @@ def plan_costs(
                 dataset=spec.dataset,
                 seed=spec.seed,
                 config_hash=h,
-                size="x".join(str(s) for s in profile.dataset(spec.dataset).size),
+                size="x".join(str(s) for s in prof.dataset(spec.dataset).size),
                 batch_size=train.batch_size,
                 sampler=ev.sampler if samples else "none",
                 num_inference_steps=ev.num_inference_steps if samples else 0,

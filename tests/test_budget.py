@@ -201,3 +201,11 @@ def test_budget_smoke_sweep_trains_once_per_method(tmp_path):
     again = CliRunner().invoke(app, args, env=env)  # everything cached: no new job
     assert again.exit_code == 0, again.output
     assert len([p for p in (tmp_path / "out" / "jobs").iterdir() if p.is_dir()]) == 3
+
+
+def test_bench_plan_costs_the_budget_run_once_per_method():
+    from benchmarks.plan_costs import plan_costs
+    from benchmarks.profiles import load_profile
+
+    jobs = plan_costs("budget", load_profile("smoke"), methods=("ldseg", "unet"))
+    assert [(j.method, j.train_steps) for j in jobs] == [("ldseg", 8), ("unet", 8)]

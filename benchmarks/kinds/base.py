@@ -137,6 +137,12 @@ class ExperimentKind:
         """Add the children (``p.add``) for ``p.methods`` x datasets x ``p.seeds`` x setting."""
         raise NotImplementedError
 
+    def job_profile(self, child: Child, profile, settings: SettingsView):
+        """The profile the child's train job is built under: the sweep's (default), or one
+        with the kind's training overrides (budget: the longest budget, with snapshots). The
+        runner (``train`` / ``trained_config`` below) and ``bench plan`` both ask here."""
+        return profile
+
     def check_plan(self, plan, profile):
         """The plan after looking at the profile's method configs (default: unchanged); may
         turn cells into skipped ones or refuse the sweep (ConfigError)."""
@@ -180,13 +186,19 @@ def child_spec(child: Child, ctx):
     return ctx.job_spec(child.method, child.dataset, child.seed, s.get("fold"), s.get("num_folds"))
 
 
+def child_job(child: Child, ctx):
+    """(JobSpec, Profile) of the child's train job (its kind's :meth:`job_profile`)."""
+    profile = KINDS[child.kind].job_profile(child, ctx.profile, ctx.settings)
+    return child_spec(child, ctx), profile
+
+
 def trained_config(child: Child, ctx) -> dict[str, Any]:
     """The resolved config of the child's train job plus its ``train_hash``."""
     from benchmarks.trained import resolved_config, train_hash
 
-    spec = child_spec(child, ctx)
-    cfg = resolved_config(spec, ctx.profile)
-    cfg["train_hash"] = train_hash(spec, ctx.profile)
+    spec, profile = child_job(child, ctx)
+    cfg = resolved_config(spec, profile)
+    cfg["train_hash"] = train_hash(spec, profile)
     return cfg
 
 
@@ -194,7 +206,7 @@ def train(child: Child, ctx):
     """Train, resume or read back the child's shared train job (``benchmarks.trained``)."""
     from benchmarks.trained import ensure_trained
 
-    spec = child_spec(child, ctx)
+    spec, profile = child_job(child, ctx)
     return ensure_trained(
-        spec, ctx.profile, ctx.out_root, progress=ctx.hooks.train if ctx.hooks else None
+        spec, profile, ctx.out_root, progress=ctx.hooks.train if ctx.hooks else None
     )

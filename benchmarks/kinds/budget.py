@@ -22,16 +22,6 @@ from typing import Any
 from benchmarks.kinds.base import ExperimentKind, register, train, trained_config
 
 
-def budget_context(ctx, method: str):
-    """``ctx`` whose profile trains ``method`` once for the longest budget with snapshots at
-    every budget (``[method_train.METHOD]`` overrides on top of the profile's own)."""
-    budgets = sorted({int(n) for n in ctx.settings.budget_steps})
-    own = dict(ctx.profile.method_train.get(method, {}))
-    own.update(steps=budgets[-1], snapshot_steps=budgets, curve_every=0)
-    profile = replace(ctx.profile, method_train={**ctx.profile.method_train, method: own})
-    return replace(ctx, profile=profile)
-
-
 @register
 class Budget(ExperimentKind):
     name = "budget"
@@ -41,6 +31,14 @@ class Budget(ExperimentKind):
     def candidates(self, exp, settings) -> tuple[str, ...]:
         return settings.budget_methods
 
+    def job_profile(self, child, profile, settings):
+        """``profile`` training ``child.method`` once for the longest budget with snapshots at
+        every budget (``[method_train.METHOD]`` overrides on top of the profile's own)."""
+        budgets = sorted({int(n) for n in settings.budget_steps})
+        own = dict(profile.method_train.get(child.method, {}))
+        own.update(steps=budgets[-1], snapshot_steps=budgets, curve_every=0)
+        return replace(profile, method_train={**profile.method_train, child.method: own})
+
     def plan_children(self, exp, settings, p) -> None:
         for m, d in p.cells((settings.budget_dataset,)):
             for s in p.seeds:
@@ -48,7 +46,7 @@ class Budget(ExperimentKind):
                     p.add(m, d, s, train_steps=int(n))
 
     def describe(self, child, ctx) -> dict[str, Any]:
-        cfg = trained_config(child, budget_context(ctx, child.method))
+        cfg = trained_config(child, ctx)
         cfg["budget"] = {"train_steps": child.settings["train_steps"], "weights": "snapshot"}
         return cfg
 
@@ -58,7 +56,6 @@ class Budget(ExperimentKind):
         from benchmarks.train import snapshot_path
         from benchmarks.trained import ChildOutput, numeric
 
-        ctx = budget_context(ctx, child.method)
         job = train(child, ctx)  # the first child of a method trains, the others reuse it
         n = int(child.settings["train_steps"])
         snapshot = snapshot_path(job.checkpoint, n)
