@@ -33,6 +33,7 @@ GROUPS = (
     "report",
     "plan",
     "ui",
+    "server",
     "data",
 )
 COMMANDS: tuple[tuple[tuple[str, ...], float], ...] = (
