@@ -26,6 +26,7 @@ from benchmarks.experiments import get_experiment
 from benchmarks.kinds import get_kind
 from reports import export, figures, folds
 from reports import paper_numbers as paper
+from reports.deviations import deviations_section
 from reports.budget import render_budget
 from reports.export import DisplayTable
 from reports.load import SweepData, load_sweep
@@ -86,7 +87,11 @@ def render_report(
     out.mkdir(parents=True, exist_ok=True)
     tables: list[DisplayTable] = []
     body, long = get_renderer(get_kind(exp.kind).renderer)(sweep, exp, out, tables)
-    md = [f"# {exp.name}: {exp.title}", "", *_header(sweep, exp), "", *body, "", *_footer(sweep)]
+    deviations = _deviations(sweep, exp)
+    md = [f"# {exp.name}: {exp.title}", "", *_header(sweep, exp), ""]
+    if deviations:
+        md.insert(-1, f"- configs: {deviations[0]} (see *Where each row differs*, below)")
+    md += [*body, "", *deviations[1:], *_footer(sweep)]
     (out / "report.md").write_text("\n".join(md) + "\n")
     long.to_csv(out / f"{experiment}.csv", index=False)
     if fmt != "md":
@@ -146,6 +151,22 @@ def _header(sweep: SweepData, exp) -> list[str]:
             f"LDSEG_OUT, {d['disk_artifacts_mb']:.1f} MB MLflow artifacts)"
         )
     return lines
+
+
+def _deviations(sweep: SweepData, exp) -> list[str]:
+    """[summary line, *section]: per row, the resolved keys where it differs from the paper
+    profile (``reports.deviations``), for kinds whose children train models."""
+    if not (len(sweep.runs) and get_kind(exp.kind).trained) or "run_id" not in sweep.runs:
+        return []
+    rows = list(sweep.runs[["method", "dataset", "run_id"]].itertuples(index=False, name=None))
+    section = deviations_section(sweep.params, rows, label=paper.display)
+    counts = [line for line in section if line.startswith("- **")]
+    same = sum("none — the row ran" in line for line in counts)
+    summary = (
+        f"{len(counts) - same} of {len(counts)} rows differ from the `paper` profile's "
+        "configuration, generated per row from the resolved configs"
+    )
+    return [summary, *section]
 
 
 def _footer(sweep: SweepData) -> list[str]:

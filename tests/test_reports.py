@@ -278,6 +278,11 @@ def test_rendered_report(sweep):
     assert "| ref. | ref. |" in md  # LDSeg's own row
     assert "`method.loss.denoised` = eq12" in md  # the switches behind LDSeg's numbers
     assert "`eval.num_inference_steps` = 2" in md
+    # per row, generated from the configs: the keys where it differs from the paper profile
+    assert "rows differ from the `paper` profile" in md
+    section = md.split("## Where each row differs from the `paper` profile")[1]
+    ldseg_row = next(line for line in section.splitlines() if line.startswith("- **LDSeg**"))
+    assert "`train.steps` = " in ldseg_row and "→ 53000" in ldseg_row
     csv = pd.read_csv(out / "table2.csv")
     assert {"method", "metric", "mean", "ci95", "n", "paper"} <= set(csv.columns)
     assert set(csv["n"]) == {2}
