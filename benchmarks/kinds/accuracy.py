@@ -49,7 +49,9 @@ class Accuracy(ExperimentKind):
             "batch": 1,
             "warmup": ctx.settings.timing_warmup,
             "repeats": ctx.settings.timing_repeats,
-            "flops": "torch.utils.flop_counter",
+            # v2: attention counted on the CPU too (benchmarks.timing.flop_counter); the
+            # change re-evaluates cached children (their FLOPs were too low), no retraining
+            "flops": "torch.utils.flop_counter+cpu-attention",
         }
         return cfg
 
