@@ -51,6 +51,14 @@ SetOpt = Annotated[
         "e.g. --set steps=1,2,5",
     ),
 ]
+FoldsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="accuracy tables: k-fold cross-validation by volume / case group, every one held "
+        "out once (0 = the dataset's own split); the same as --set folds=N",
+    ),
+]
 ExecutorOpt = Annotated[
     str,
     typer.Option(
@@ -157,6 +165,7 @@ def run_cmd(
     data_root: DataRootOpt = None,
     report_dir: ReportDirOpt = None,
     set_: SetOpt = None,
+    folds: FoldsOpt = None,
     system_metrics: SystemMetricsOpt = False,
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = None,
@@ -183,7 +192,22 @@ def run_cmd(
         ray_address,
         retries,
     )
-    sweep(name, opts, parse_settings(set_))
+    sweep(name, opts, with_folds(name, parse_settings(set_), folds))
+
+
+def with_folds(name: str, settings: dict[str, Any], folds: int | None) -> dict[str, Any]:
+    """``--folds N`` as the ``folds`` setting, for the experiments whose kind reads it."""
+    if folds is None:
+        return settings
+    from benchmarks.errors import ConfigError
+    from benchmarks.experiments import get_experiment
+    from benchmarks.kinds import get_kind
+
+    if "folds" not in get_kind(get_experiment(name).kind).settings:
+        raise ConfigError(f"--folds: {name} is not an accuracy table (table1, table2, ...)")
+    if settings.get("folds", folds) != folds:
+        raise ConfigError(f"--folds {folds} and --set folds={settings['folds']} disagree")
+    return {**settings, "folds": folds}
 
 
 @app.command("runtime")

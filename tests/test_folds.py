@@ -133,7 +133,7 @@ def test_table3_two_fold_sweep_on_the_knee_volumes(knee_dir, tmp_path):
         "MLFLOW_TRACKING_URI": None,
     }
     args = ["run", "table3", "--profile", str(profile), "--methods", "ldseg,resunet"]
-    res = CliRunner().invoke(app, [*args, "--set", "folds=2"], env=env)
+    res = CliRunner().invoke(app, [*args, "--folds", "2"], env=env)
     assert res.exit_code == 0, res.output
     jobs = [p for p in (tmp_path / "out" / "jobs").iterdir() if p.is_dir()]
     assert len(jobs) == 4  # 2 methods x 2 folds, each its own train job
@@ -156,3 +156,22 @@ def test_table3_two_fold_sweep_on_the_knee_volumes(knee_dir, tmp_path):
         assert row["DSC FC"].startswith(f"{g['dsc_FC'].mean():.3f} ± ")
     assert len(pd.read_csv(out / "table3_folds.csv")) == 4
     assert "2-fold cross-validation" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["table3", "--folds", "1"], "folds = 1 leaves nothing to train on"),
+        (["budget", "--folds", "5"], "--folds: budget is not an accuracy table"),
+        (["table3", "--folds", "5", "--set", "folds=2"], "--folds 5 and --set folds=2 disagree"),
+    ],
+)
+def test_bad_folds_are_one_line(args, message, tmp_path):
+    from typer.testing import CliRunner
+
+    from benchmarks.cli import app
+
+    env = {"LDSEG_OUT": str(tmp_path / "out"), "MLFLOW_TRACKING_URI": None}
+    res = CliRunner().invoke(app, ["run", *args, "--profile", "smoke"], env=env)
+    assert res.exit_code == 2, res.output
+    assert message in res.output and "Traceback" not in res.output
