@@ -192,6 +192,8 @@ def mask_to_sdf(mask: Tensor, truncation: float) -> Tensor:
     """
     if truncation <= 0:
         raise ValueError(f"truncation must be > 0, got {truncation}")
+    if mask.is_meta:  # shapes only (``bench plan`` counts FLOPs on the meta device)
+        return torch.empty(mask.shape, dtype=torch.float32, device="meta")
     if mask.numel() and (int(mask.min()) < 0 or int(mask.max()) > 1):
         raise ValueError(
             f"mask_to_sdf needs a binary 0/1 mask, got values in [{int(mask.min())}, "

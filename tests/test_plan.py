@@ -101,7 +101,7 @@ def test_bench_plan_bad_input_is_one_line(bad, monkeypatch, tmp_path):
     assert "Traceback" not in res.output
 
 
-@pytest.mark.parametrize("method", ["ldseg", "lsegdiff", "medsegdiff"])
+@pytest.mark.parametrize("method", ["ldseg", "lsegdiff", "medsegdiff", "sdfddpm"])
 def test_diffusion_methods_are_counted_on_meta_like_on_the_cpu(method):
     """Diffusion methods run their plan passes on meta too (seconds at the paper's 512^2 instead
     of minutes of CPU arithmetic), and count exactly what a CPU pass counts."""
