@@ -15,9 +15,8 @@ import pandas as pd
 from reports import paper_numbers as paper
 from reports.load import SweepData
 from reports.stats import mean_ci
-from reports.tables import fmt
+from reports.tables import FOLD, fmt
 
-FOLD = "setting.fold"
 
 
 def has_folds(runs: pd.DataFrame) -> bool:

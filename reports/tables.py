@@ -131,6 +131,7 @@ def accuracy_table(
         cols = [("dsc", "dsc", 0, "DSC"), ("iou", "iou", 1, "IoU")]
     costs = cost_metrics(sub)
     metrics = [c[0] for c in cols] + costs
+    sub = pool_folds(sub, [c[0] for c in cols])
     long = summarize(sub, metrics, ["method"]) if len(sub) else pd.DataFrame()
     methods = list(dict.fromkeys(sub["method"])) if len(sub) else []
     ref_methods = list(ref["dsc"]) if ref is not None else list(paper.binary(table))
@@ -169,6 +170,36 @@ def accuracy_table(
         ]
         long.insert(0, "dataset", dataset)
     return pd.DataFrame(rows), long
+
+
+FOLD = "setting.fold"  # a k-fold child's fold (benchmarks/kinds/accuracy.py)
+
+
+def pool_folds(runs: pd.DataFrame, accuracy: Sequence[str]) -> pd.DataFrame:
+    """One row per (method, dataset, seed): a k-fold sweep has a run per fold, each scoring its
+    own held-out cases, and the table's unit is the seed. Accuracy metrics are pooled over the
+    folds' cases (each fold's mean weighted by its number of cases), ``n_cases`` summed, other
+    numbers (costs, K) averaged. Runs without folds are returned unchanged."""
+    if FOLD not in runs or not runs[FOLD].notna().any():
+        return runs
+    keys = ["method", "dataset", "seed"]
+    w = runs["n_cases"].fillna(1) if "n_cases" in runs else pd.Series(1.0, index=runs.index)
+    rows = []
+    for key, g in runs.groupby(keys, sort=False):
+        row = dict(zip(keys, key, strict=True))
+        for col in g.columns.difference(keys + [FOLD]):
+            values = g[col]
+            if not pd.api.types.is_numeric_dtype(values):
+                row[col] = values.iloc[0]
+            elif col == "n_cases":
+                row[col] = values.sum()
+            elif col in accuracy and values.notna().all():
+                row[col] = float((values * w[g.index]).sum() / w[g.index].sum())
+            else:
+                row[col] = values.mean()
+        row["folds"] = int(g[FOLD].nunique())
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def cost_metrics(runs: pd.DataFrame) -> list[str]:

@@ -175,3 +175,34 @@ def test_bad_folds_are_one_line(args, message, tmp_path):
     res = CliRunner().invoke(app, ["run", *args, "--profile", "smoke"], env=env)
     assert res.exit_code == 2, res.output
     assert message in res.output and "Traceback" not in res.output
+
+
+def test_accuracy_table_pools_folds_per_seed():
+    """The main table's unit is the seed: a k-fold sweep's fold runs are pooled over their
+    held-out cases first (case-weighted), so n, seeds and cases count seeds and volumes."""
+    import pandas as pd
+
+    from reports.tables import accuracy_table, pool_folds
+
+    runs = pd.DataFrame(
+        {
+            "method": ["unet"] * 4,
+            "dataset": ["synth2d"] * 4,
+            "seed": [0, 0, 1, 1],
+            "setting.fold": [0, 1, 0, 1],
+            "n_cases": [1, 3, 1, 3],
+            "dsc": [0.2, 0.6, 0.4, 0.8],
+            "iou": [0.1, 0.5, 0.3, 0.7],
+        }
+    )
+    pooled = pool_folds(runs, ["dsc", "iou"])
+    assert list(pooled["seed"]) == [0, 1] and list(pooled["n_cases"]) == [4, 4]
+    assert pooled["dsc"].tolist() == pytest.approx([(0.2 + 3 * 0.6) / 4, (0.4 + 3 * 0.8) / 4])
+    table, long = accuracy_table(runs, "synth2d", "table2", skipped=[])
+    row = table.iloc[0]
+    assert row["seeds"] == 2 and row["cases"] == 4
+    dsc = long[long["metric"] == "dsc"].iloc[0]
+    assert dsc["n"] == 2 and dsc["mean"] == pytest.approx((0.5 + 0.7) / 2)
+    assert pool_folds(runs.drop(columns="setting.fold"), ["dsc"]).equals(
+        runs.drop(columns="setting.fold")
+    )
