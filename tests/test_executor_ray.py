@@ -1,7 +1,8 @@
 """``--executor ray`` on a local Ray cluster (num_cpus=2): the same per-child results as the local
 executor with two children running at once; a worker killed mid-child is retried, killed past
 its retries the child is FAILED and the sweep completes; a rerun then trains only what is
-missing. Real methods (Res-UNet, Swin-Unet) on synth2d at smoke settings."""
+missing; a driver killed (with its local Ray cluster) mid-sweep leaves nothing RUNNING after the
+rerun, which reuses the finished child. Real methods (Res-UNet, Swin-Unet) on synth2d at smoke settings."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import pytest
 from benchmarks import experiments
 from benchmarks.experiments import Experiment
 
-pytestmark = pytest.mark.slow  # a local Ray cluster and six smoke trainings: minutes on a loaded CPU
+pytestmark = (
+    pytest.mark.slow
+)  # a local Ray cluster and six smoke trainings: minutes on a loaded CPU
 ray = pytest.importorskip("ray", reason="Ray missing: pip install -e '.[ray]'")
 
 EXP = Experiment("testray", "accuracy", "ray executor test", "none", datasets=("synth2d",), dims=2)
@@ -129,3 +132,60 @@ def test_killed_worker_is_retried_then_failed_and_a_rerun_trains_only_the_rest(c
         "swinunet": "FINISHED",
     }
     assert (done / "checkpoint.pt").stat().st_mtime_ns == mtime  # not retrained
+
+
+DRIVER = """
+import sys
+from benchmarks import experiments
+from benchmarks.experiments import Experiment
+from benchmarks.executors import ExecutorOptions
+from benchmarks.runner import RunOptions, run_experiment
+
+experiments.EXPERIMENTS["testray"] = Experiment(
+    "testray", "accuracy", "ray executor test", "none", datasets=("synth2d",), dims=2
+)
+root = sys.argv[1]
+run_experiment("testray", RunOptions(
+    profile="smoke", methods=("resunet", "swinunet"), seeds=(0,), out_root=root,
+    tracking_uri=f"sqlite:///{root}/mlflow.db",
+    settings={"timing_warmup": 0, "timing_repeats": 1, "qualitative_cases": 0},
+    executor=ExecutorOptions("ray", num_cpus=1),  # one child at a time: kill between them
+))
+"""
+
+
+def test_killed_driver_rerun_reuses_the_finished_child(cluster, tmp_path):
+    import subprocess
+    import sys
+
+    from benchmarks.cli_ui import stop_group
+    from benchmarks.runner import run_experiment
+    from benchmarks.tracking import Tracker
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("RAY_ADDRESS", None)
+    # its own session: the driver and the Ray cluster it starts are killed together (kill -9)
+    driver = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(tmp_path)], env=env, start_new_session=True
+    )
+    tracker, deadline = None, time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline and driver.poll() is None:
+            time.sleep(1)
+            if tracker is None and (tmp_path / "mlflow.db").exists():
+                tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", tmp_path)
+            exp = tracker and tracker.client.get_experiment_by_name(EXP.name)
+            runs = tracker.search(exp.experiment_id, "tags.`bench.role` = 'child'") if exp else []
+            if {r.info.status for r in runs} == {"FINISHED", "RUNNING"}:
+                break  # one child done, the other running
+        assert driver.poll() is None, "the driver finished before it could be killed"
+        stop_group(driver, grace=0.0)  # SIGTERM then at once SIGKILL to the whole group
+    finally:
+        stop_group(driver, grace=0.0)
+    finished = {r.data.tags["method"] for r in runs if r.info.status == "FINISHED"}
+    again = run_experiment(EXP.name, options(tmp_path, "ray"))
+    status = {r.child.method: r.status for r in again.results}
+    assert again.ok and {status[m] for m in finished} == {"CACHED"}
+    runs = tracker.search(again.experiment_id, "tags.`bench.role` = 'child'")
+    assert not [r for r in runs if r.info.status == "RUNNING"]  # the killed child was closed
+    assert sorted(r.info.status for r in runs).count("FINISHED") == len(METHODS)
