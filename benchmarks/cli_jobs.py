@@ -18,6 +18,7 @@ from benchmarks.cli_common import (
     SamplerOpt,
     SeedOpt,
     StepsOpt,
+    UriOpt,
     cli_errors,
     console,
     progress,
@@ -48,6 +49,14 @@ SizeOpt = Annotated[
     str | None, typer.Option(help="H,W or D,H,W: override the profile's image size")
 ]
 CheckpointOpt = Annotated[Path, typer.Option(help="checkpoint.pt of a trained run")]
+TrainSystemMetricsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--system-metrics",
+        help="also log MLflow's system metrics (CPU, RAM, disk, GPU) on the run "
+        "(needs psutil: the system-metrics extra; or set LDSEG_SYSTEM_METRICS=1)",
+    ),
+]
 
 
 @app.command("train")
@@ -64,11 +73,16 @@ def train_cmd(
     device: DeviceOpt = Device.cpu,
     sampling_steps: StepsOpt = None,
     steps: OldStepsOpt = None,
+    tracking_uri: UriOpt = None,
+    system_metrics: TrainSystemMetricsOpt = False,
 ) -> None:
     """Train METHOD on a dataset under a profile, then report test metrics.
 
     The default run directory is named by the hash of the training identity (method, dataset,
-    profile values, seed, folder path), so a changed profile trains afresh.
+    profile values, seed, folder path), so a changed profile trains afresh. Every step (loss,
+    loss terms, LR, gradient norm, images/s, the DSC curve) and the test metrics are logged to
+    one MLflow run in the experiment `train` of the store `bench run` uses (`bench ui` shows it);
+    a rerun of the run directory continues that run.
     """
     from benchmarks.methods import check_name
 
@@ -77,23 +91,54 @@ def train_cmd(
     device = check_device(device)
     if out is not None:
         check_output_dir(out, "--out")
+    if system_metrics:
+        _enable_system_metrics()
     from benchmarks.pipeline import JobSpec
 
     spec = JobSpec(method, dataset, profile, seed, device, data_root=data_root, data_path=path)
-    metrics, out = _train(spec, size, out, steps)
+    try:
+        metrics, out, run = _train(spec, size, out, steps, tracking_uri)
+    except KeyboardInterrupt as err:  # Ctrl+C / SIGTERM: the MLflow run is ended KILLED
+        warn(f"interrupted ({err or 'SIGINT'}): the MLflow run is KILLED; rerun to resume")
+        raise typer.Exit(getattr(err, "exit_code", 130)) from None
     _print_metrics(metrics)
     console.print(f"run directory: {out}")
+    _print_run(run, tracking_uri)
 
 
-def _train(spec, size: str | None, out: Path | None, steps: int | None) -> tuple[dict, Path]:
-    """Check the job, name its run directory, train and score it under a progress bar."""
+def _print_run(run, tracking_uri: str | None) -> None:
+    """The run id, its store and where `bench ui` shows it (its default address)."""
+    ui = "bench ui" + (f" --tracking-uri {tracking_uri}" if tracking_uri else "")
+    url = f"http://127.0.0.1:5000/#/experiments/{run.experiment_id}/runs/{run.run_id}"
+    console.print(
+        f"MLflow run {run.run_id} (experiment 'train', {run.tracker.uri}); "
+        f"see its curves with `{ui}` at {url}",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+def _enable_system_metrics() -> None:
+    import os
+
+    from benchmarks.train_curves import SYSTEM_METRICS_ENV, check_system_metrics
+
+    check_system_metrics()
+    os.environ[SYSTEM_METRICS_ENV] = "1"
+
+
+def _train(spec, size: str | None, out: Path | None, steps: int | None, uri: str | None):
+    """Check the job, name its run directory, train and score it under a progress bar, logged
+    to its MLflow run; returns ``(metrics, run directory, TrainRun)``."""
     import dataclasses
 
     from benchmarks.data import get_info
     from benchmarks.paths import under
-    from benchmarks.pipeline import check_job, run_job
+    from benchmarks.pipeline import check_job, check_resume, run_job
     from benchmarks.profiles import load_profile, parse_size
     from benchmarks.settings import out_root
+    from benchmarks.tracking import Tracker, check_output_store
+    from benchmarks.train_run import train_run
     from benchmarks.trained import job_lock, train_hash
 
     # the dataset's settings for its dims (folder: [datasets."folder@3d"] for 3D files), --size
@@ -101,21 +146,55 @@ def _train(spec, size: str | None, out: Path | None, steps: int | None) -> tuple
     prof = load_profile(spec.profile).for_dataset(spec.dataset, info.spatial_dims, parse_size(size))
     spec = dataclasses.replace(spec, profile=prof.name)
     # names and sampler settings are checked before anything (even the output root) is created
-    check_job(spec, prof, {"num_inference_steps": steps})
-    if out is None:
-        name = f"{spec.method}-{spec.dataset}-{prof.name}-s{spec.seed}-{train_hash(spec, prof)}"
-        out = under(out_root(), "train", name)
+    cfgs, _, _, eval_cfg = check_job(spec, prof, {"num_inference_steps": steps})
+    check_output_store(uri)  # a read-only / unusable store: one line before any work
+    h = train_hash(spec, prof)
+    name = f"{spec.method}-{spec.dataset}-{prof.name}-s{spec.seed}-{h}"
+    out = Path(out) if out is not None else under(out_root(), "train", name)
     # two `bench train` into one run directory: the second waits, then resumes or re-scores
-    with job_lock(Path(out)), progress() as bar:
-        hooks = _train_bar(bar, spec.method)
-        metrics = run_job(
-            spec, prof, out, progress=hooks, eval_overrides={"num_inference_steps": steps}
-        )
-    return metrics, Path(out)
+    with job_lock(out):
+        check_resume(out, cfgs)  # a directory of another config is refused before MLflow
+        tracker = Tracker(uri)
+        params = _params(cfgs, eval_cfg)
+        tags = _tags(spec, prof.name, h, out)
+        with train_run(tracker, out, out.name, tags, params) as run, progress() as bar:
+            hooks = _train_bar(bar, spec.method, run.on_metrics)
+            metrics = run_job(
+                spec, prof, out, progress=hooks, eval_overrides={"num_inference_steps": steps}
+            )
+            run.log_result(metrics, out)
+    return metrics, out, run
 
 
-def _train_bar(bar, method: str):
-    """The trainer's progress hooks drawing a train bar and an evaluate bar."""
+def _params(cfgs: dict, eval_cfg) -> dict:
+    """The run's params: the resolved config flattened (``train.steps``, ``method.lr``, ...),
+    with the eval section as this run scores (``--sampling-steps`` included)."""
+    from dataclasses import asdict
+
+    from benchmarks.configs import flatten
+
+    return flatten({**cfgs, "eval": asdict(eval_cfg)})
+
+
+def _tags(spec, profile: str, train_hash: str, out: Path) -> dict:
+    from benchmarks.tracking import ROLE_TAG
+
+    return {
+        ROLE_TAG: "train",
+        "kind": "train",
+        "method": spec.method,
+        "dataset": spec.dataset,
+        "seed": spec.seed,
+        "profile": profile,
+        "train_hash": train_hash,
+        "run_dir": str(out.resolve()),
+        "device": spec.device,
+    }
+
+
+def _train_bar(bar, method: str, on_metrics=None):
+    """The trainer's progress hooks drawing a train bar and an evaluate bar (and feeding
+    ``on_metrics``, the MLflow step logger)."""
     from benchmarks.pipeline import Progress as Hooks
 
     task = bar.add_task(f"train {method}", total=None, info="")
@@ -127,7 +206,7 @@ def _train_bar(bar, method: str):
     def on_eval(done, total):
         bar.update(ev, completed=done, total=total, visible=True)
 
-    return Hooks(on_step, on_eval)
+    return Hooks(on_step, on_eval, on_metrics)
 
 
 def _print_metrics(metrics: dict) -> None:
