@@ -482,8 +482,9 @@ def _run_child(
             cached = tracker.finished_child(exp_id, h)
             if cached is not None:
                 return _cached(child, h, cached, hooks)
-        # a dead process's RUNNING child of this hash is closed before we start ours
-        tracker.close_stale(exp_id, f"tags.config_hash = '{h}'")
+        # a dead process's RUNNING child of this hash is closed before we start ours (any
+        # host's: we hold the child's lock, so no live process is writing one)
+        tracker.close_stale(exp_id, f"tags.config_hash = '{h}'", lock_held=True)
         return _execute(
             child,
             h,

@@ -301,15 +301,22 @@ class Tracker:
         )
         return runs[0] if runs else None
 
-    def close_stale(self, experiment_id: str, filter_string: str = "") -> list[str]:
+    def close_stale(
+        self, experiment_id: str, filter_string: str = "", *, lock_held: bool = False
+    ) -> list[str]:
         """End the RUNNING runs (matching ``filter_string``) whose owner process is gone
         from this host as FAILED, tagged with why; returns their run ids. Runs of live
-        processes, of other hosts and without owner tags are left alone."""
+        processes and without owner tags are left alone; runs of other hosts too, unless
+        ``lock_held``: the caller holds the lock every writer of these runs takes (a child's
+        lock on the shared store), so a RUNNING one of another host lost its owner (a Ray
+        worker killed on another node, whose child was then retried)."""
         query = "attributes.status = 'RUNNING'" + (f" and {filter_string}" if filter_string else "")
         closed = []
         for run in self.search(experiment_id, query):
             tags = run.data.tags
-            if owner_alive(tags) is not False:
+            alive = owner_alive(tags)
+            other_host = alive is None and PID_TAG in tags and tags.get(HOST_TAG)
+            if alive is not False and not (lock_held and other_host):
                 continue
             why = (
                 f"owner process {tags.get(PID_TAG)} on {tags.get(HOST_TAG)} ended without "

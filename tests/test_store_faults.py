@@ -577,3 +577,18 @@ def test_full_disk_in_bench_train_exits_2_and_resumes(tmp_path, monkeypatch):
         return {k: v for k, v in m.items() if not k.endswith("_seconds")}
 
     assert metrics(out) == metrics(tmp_path / "once")
+
+
+def test_a_lock_holder_closes_another_hosts_running_child(tmp_path, template):
+    """A Ray worker killed on another node leaves its child RUNNING; the retry (which holds the
+    child's lock on the shared store) closes it instead of leaving it RUNNING forever. Without
+    the lock another host's run is left alone, and a live owner's always."""
+    tracker = Tracker(None, _seeded(tmp_path, template))
+    exp = tracker.experiment_id("stale-lock")
+    mine = tracker.start_run(exp, "mine", {ROLE_TAG: "child"})
+    foreign = tracker.start_run(exp, "foreign", {ROLE_TAG: "child"})
+    tracker.log(foreign, tags={tracking.HOST_TAG: "another-host", tracking.PID_TAG: "1"})
+    assert tracker.close_stale(exp) == []
+    assert tracker.close_stale(exp, lock_held=True) == [foreign]
+    status = {r.info.run_id: r.info.status for r in tracker.search(exp)}
+    assert status == {mine: "RUNNING", foreign: "FAILED"}
