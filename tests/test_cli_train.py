@@ -212,11 +212,27 @@ def test_train_logs_one_mlflow_run_with_step_curves(trained, store):
     assert {a.path for a in client.list_artifacts(run_id)} >= {"metrics.json", "per_case.csv"}
 
 
-@pytest.mark.parametrize("raised,status,code", [(KeyboardInterrupt, "KILLED", 130),
-                                                (RuntimeError, "FAILED", 1)])  # fmt: skip
-def test_train_run_ends_killed_or_failed(raised, status, code, tmp_path, monkeypatch, store):
-    """An interrupted `bench train` ends its run KILLED (exit 130), a crash FAILED with the
-    error (the exception propagates as before)."""
+def _sigterm(message):
+    """What `timeout` or a closed terminal does to a running `bench train`."""
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(10)  # delivered at the next bytecode; never reached
+    return AssertionError("SIGTERM was not delivered")
+
+
+@pytest.mark.parametrize(
+    "raised,status,code,error",
+    [
+        (KeyboardInterrupt, "KILLED", 130, "boom"),  # Ctrl+C
+        (_sigterm, "KILLED", 143, "SIGTERM"),
+        (RuntimeError, "FAILED", 1, "boom"),
+    ],
+)
+def test_train_run_ends_killed_or_failed(raised, status, code, error, tmp_path, monkeypatch, store):
+    """An interrupted `bench train` (Ctrl+C, SIGTERM) ends its run KILLED (exit 130 / 143), a
+    crash FAILED with the error (the exception propagates as before)."""
     from mlflow import MlflowClient
 
     import benchmarks.pipeline as pipeline
@@ -234,4 +250,4 @@ def test_train_run_ends_killed_or_failed(raised, status, code, tmp_path, monkeyp
     exp = client.get_experiment_by_name("train")
     (run,) = client.search_runs([exp.experiment_id], f"tags.run_dir = '{out.resolve()}'")
     assert run.info.status == status
-    assert "boom" in run.data.tags["error"]
+    assert error in run.data.tags["error"]
