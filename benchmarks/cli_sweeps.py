@@ -34,6 +34,7 @@ from benchmarks.errors import BenchError
 from benchmarks.validate_args import (
     DEFAULT_PROFILE,
     Device,
+    Executor,
     check_device,
     parse_list,
     parse_settings,
@@ -60,7 +61,7 @@ FoldsOpt = Annotated[
     ),
 ]
 ExecutorOpt = Annotated[
-    str,
+    Executor,
     typer.Option(
         help="where the children run: local (this process, one after another) or ray (Ray "
         "tasks on a Ray cluster; the ray extra)"
@@ -111,7 +112,7 @@ def sweep(name: str, opts: SweepOptions, settings: dict[str, Any]) -> None:
     check_output_store(opts.tracking_uri)  # read-only / unusable store: exit 2 in a second
     from benchmarks.executors import ExecutorOptions, check_executor
 
-    executor = ExecutorOptions(opts.executor, opts.ray_address, opts.retries)
+    executor = ExecutorOptions(str(opts.executor), opts.ray_address, opts.retries)
     check_executor(executor)  # unknown executor, Ray missing: exit 2 before any work
     from benchmarks.runner import RunOptions, prepare, run_experiment
 
@@ -167,7 +168,7 @@ def run_cmd(
     set_: SetOpt = None,
     folds: FoldsOpt = None,
     system_metrics: SystemMetricsOpt = False,
-    executor: ExecutorOpt = "local",
+    executor: ExecutorOpt = Executor.local,
     ray_address: RayAddressOpt = None,
     retries: RetriesOpt = 1,
 ) -> None:
@@ -227,6 +228,9 @@ def runtime_cmd(
     force: ForceOpt = False,
     tracking_uri: UriOpt = None,
     report_dir: ReportDirOpt = None,
+    executor: ExecutorOpt = Executor.local,
+    ray_address: RayAddressOpt = None,
+    retries: RetriesOpt = 1,
 ) -> None:
     """Fig. 6b: per-image latency and peak memory vs image size (untrained weights)."""
     settings = {
@@ -235,7 +239,10 @@ def runtime_cmd(
         "timing_repeats": repeats,
         "timing_warmup": warmup,
     }
-    opts = SweepOptions(profile, None, methods, device, force, tracking_uri, None, report_dir)
+    opts = SweepOptions(
+        profile, None, methods, device, force, tracking_uri, None, report_dir,
+        executor, ray_address, retries,
+    )  # fmt: skip
     sweep("runtime", opts, settings)
 
 
@@ -256,6 +263,9 @@ def robustness_cmd(
     tracking_uri: UriOpt = None,
     data_root: DataRootOpt = None,
     report_dir: ReportDirOpt = None,
+    executor: ExecutorOpt = Executor.local,
+    ray_address: RayAddressOpt = None,
+    retries: RetriesOpt = 1,
 ) -> None:
     """Fig. 8a: DSC of LDSeg vs Res-Unet on noisy test images (trained models reused)."""
     values = parse_list(sigmas, setting_item("robustness_sigmas"), "--sigmas", "sigma")
@@ -265,7 +275,10 @@ def robustness_cmd(
         "robustness_sigmas": values,
         "robustness_datasets": parse_list(datasets, str, "--datasets", "dataset"),
     }
-    opts = SweepOptions(profile, seeds, methods, device, force, tracking_uri, data_root, report_dir)
+    opts = SweepOptions(
+        profile, seeds, methods, device, force, tracking_uri, data_root, report_dir,
+        executor, ray_address, retries,
+    )  # fmt: skip
     sweep("robustness", opts, settings)
 
 
@@ -283,10 +296,16 @@ def uncertainty_cmd(
     tracking_uri: UriOpt = None,
     data_root: DataRootOpt = None,
     report_dir: ReportDirOpt = None,
+    executor: ExecutorOpt = Executor.local,
+    ray_address: RayAddressOpt = None,
+    retries: RetriesOpt = 1,
 ) -> None:
     """Fig. 10: N-sample mean / SD maps and the AUROC of the SD for errors."""
     settings = {"uncertainty_samples": samples, "uncertainty_cases": cases}
-    opts = SweepOptions(profile, seeds, None, device, force, tracking_uri, data_root, report_dir)
+    opts = SweepOptions(
+        profile, seeds, None, device, force, tracking_uri, data_root, report_dir,
+        executor, ray_address, retries,
+    )  # fmt: skip
     sweep("uncertainty", opts, settings)
 
 

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.errors import ConfigError
+from benchmarks.validate_args import EXECUTORS
 
 log = logging.getLogger(__name__)
 
-EXECUTORS = ("local", "ray")
 RAY_EXTRA = 'pip install -e ".[ray]"'
 
 

@@ -29,6 +29,10 @@ class Device(StrEnum):
 
 
 # the sampler names are the Literal of SamplerConfig.name: one list in the project
+# where a sweep's children run (benchmarks/executors.py); a choice on every sweep command
+EXECUTORS = ("local", "ray")
+Executor = StrEnum("Executor", {n: n for n in EXECUTORS})
+
 SamplerName = StrEnum(
     "SamplerName", {n: n for n in typing.get_args(typing.get_type_hints(SamplerConfig)["name"])}
 )

@@ -66,3 +66,14 @@ def test_old_flag_warns_on_stderr_and_still_works(tmp_path):
 def test_choices_are_checked_by_the_parser(args, option):
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2 and f"Invalid value for '{option}'" in res.output + res.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "runtime", "robustness", "uncertainty"])
+def test_every_sweep_command_takes_the_executor_as_a_choice(command):
+    p = params(command)
+    assert {"executor", "ray_address", "retries"} <= set(p)
+    assert [e.value for e in p["executor"].type_descriptor.annotation] == ["local", "ray"]
+    res = CliRunner().invoke(
+        app, [command, *(["table2"] if command == "run" else []), "--executor", "slurm"]
+    )
+    assert res.exit_code == 2 and "slurm" in res.output
