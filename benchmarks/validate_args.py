@@ -117,11 +117,12 @@ def _writable(folder: Path) -> bool:
 
 
 # One default profile for every command: ``smoke`` runs in minutes on a CPU and is what the
-# README's first command runs; ``quick`` and ``paper`` are budgets for a GPU, chosen on purpose.
+# README's first command runs; ``quick`` (real data at 128^2, tens of CPU minutes per model) and
+# ``paper`` / ``reference`` (the paper's sizes and budgets: a GPU) are chosen on purpose.
 DEFAULT_PROFILE = "smoke"
 PROFILE_HELP = (
-    "smoke | quick | paper | path.toml (default smoke: minutes on a CPU; quick and paper "
-    "are GPU budgets)"
+    "smoke | quick | paper | reference | path.toml (default smoke: minutes on a CPU; quick: "
+    "real data at 128^2, tens of CPU minutes per model; paper / reference: GPU budgets)"
 )
 SAMPLING_STEPS_HELP = "sampling steps K at test time (1..T of the method's schedule)"
 
