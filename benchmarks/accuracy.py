@@ -138,7 +138,7 @@ def save_qualitative(job: TrainedJob, ctx: ChildContext, n: int, path) -> None:
 def _qualitative_figure(child: Child, npz, image_path):
     """The Fig. 4-style overlay of this run's cases (a convenience; None if drawing fails)."""
     try:
-        from reports.figures import qualitative_grid
+        from benchmarks.run_figures import qualitative_grid
 
         with np.load(npz, allow_pickle=False) as d:
             return qualitative_grid({child.method: dict(d)}, image_path, child.run_name)

@@ -25,7 +25,13 @@ class MethodInfo:
     # bump when a code change alters what an unchanged config trains (part of the training
     # identity, benchmarks/versions.py): cached jobs of older code are then not reused
     version: int = 1
+    # what the method config takes from the job rather than the profile: (config field, source)
+    # with source "image_size" (the profile's image size for the dataset) or "train_steps" (the
+    # training budget); benchmarks.pipeline.method_config_for fills them, nothing guesses by name
+    from_job: tuple[tuple[str, str], ...] = ()
 
+
+JOB_SOURCES = ("image_size", "train_steps")
 
 _ABLATION_V2 = 2  # standardised label latent (ld), one-channel grey image latent (id)
 
@@ -65,6 +71,7 @@ CATALOG: tuple[MethodInfo, ...] = (
         "LSegDiff-style two-stage latent diffusion (VAE, then denoiser)",
         (2, 3),
         True,
+        from_job=(("train_steps", "train_steps"),),  # the stage switch lies in the budget
     ),
     MethodInfo(
         "medsegdiff",
@@ -95,6 +102,7 @@ CATALOG: tuple[MethodInfo, ...] = (
         "nnU-Net-style DynUNet (planned topology, deep supervision)",
         (2, 3),
         False,
+        from_job=(("patch_size", "image_size"),),  # the plan follows the training patch size
     ),
     MethodInfo(
         "swinunet",
@@ -123,6 +131,31 @@ CATALOG: tuple[MethodInfo, ...] = (
     ),
     MethodInfo("vnet", "unets", "V-Net (Milletari et al.) as MONAI VNet", (2, 3), False),
 )
+
+
+# the methods' names in the paper's tables and figures (reports, per-run figures)
+DISPLAY_NAMES = {
+    "ldseg": "LDSeg",
+    "ldseg-ld": "LDSeg(ld)",
+    "ldseg-id": "LDSeg(id)",
+    "ldseg-ld-id": "LDSeg(ld,id)",
+    "unet": "U-net",
+    "resunet": "Res-Unet",
+    "nnunet": "nnUNet",
+    "unetpp": "U-net++",
+    "swinunet": "SwinUNet",
+    "swinunetr": "SwinUNETR (stand-in)",
+    "vnet": "V-net",
+    "lsegdiff": "LSegDiff",
+    "medsegdiff": "MedSegDiff",
+    "sdfddpm": "SDF-DDPM",
+    "medt": "MedT",
+}
+
+
+def display(method: str) -> str:
+    """Method ``method``'s name as the paper prints it (the CLI name when it has none)."""
+    return DISPLAY_NAMES.get(method, method)
 
 
 def catalog() -> dict[str, MethodInfo]:

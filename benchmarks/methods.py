@@ -59,6 +59,8 @@ class MethodSpec:
     # bump when a code change alters what an unchanged config trains (part of the training
     # identity, benchmarks/versions.py): cached jobs of older code are then not reused
     version: int = 1
+    # config fields set from the job, (field, source): see MethodInfo.from_job
+    from_job: tuple[tuple[str, str], ...] = ()
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
@@ -112,12 +114,13 @@ def register(
     config_cls: type,
     binary_only: bool = False,
     version: int = 1,
+    from_job: tuple[tuple[str, str], ...] = (),
 ):
     """Decorator adding a builder ``build(config, info) -> nn.Module`` outside the catalog."""
 
     def deco(build):
         _REGISTRY[name] = MethodSpec(
-            name, description, dims, samples, config_cls, build, binary_only, version
+            name, description, dims, samples, config_cls, build, binary_only, version, from_job
         )
         return build
 
@@ -136,7 +139,10 @@ def _load() -> None:
         config_cls, build = builders[m.name]
         spec = MethodSpec(m.name, m.description, m.dims, m.samples, config_cls, build)
         _REGISTRY.setdefault(
-            m.name, dataclasses.replace(spec, binary_only=m.binary_only, version=m.version)
+            m.name,
+            dataclasses.replace(
+                spec, binary_only=m.binary_only, version=m.version, from_job=m.from_job
+            ),
         )
     _loaded = True
 

@@ -152,6 +152,46 @@ def per_case_metrics(
     pred_l, target_l = _as_label_map(pred, "pred"), _as_label_map(target, "target")
     if pred_l.shape != target_l.shape:
         raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ")
+    _check_inputs(pred_l, target_l, num_classes, case_ids, class_names, combined)
+
+    pred_oh, target_oh = (
+        one_hot(pred_l[:, None], num_classes),
+        one_hot(target_l[:, None], num_classes),
+    )
+    dsc, iou = _dice_iou(pred_oh, target_oh)
+    cols: dict[str, object] = {"case_id": [str(c) for c in case_ids]}
+    fg_names = list(class_names[1:])
+    for k, name in enumerate(fg_names):
+        cols[f"dsc_{name}"] = dsc[:, k].double().cpu().numpy()
+        cols[f"iou_{name}"] = iou[:, k].double().cpu().numpy()
+    if hd95:
+        hd = _hd95(pred_oh, target_oh, spacing)
+        for k, name in enumerate(fg_names):
+            cols[f"hd95_{name}"] = hd[:, k].double().cpu().numpy()
+    cols["dsc_mean"] = dsc.double().mean(dim=1).cpu().numpy()
+    cols["iou_mean"] = iou.double().mean(dim=1).cpu().numpy()
+
+    if combined is not None:
+        cols.update(_combined_columns(pred_l, target_l, combined))
+
+    df = pd.DataFrame(cols)
+    df.attrs["class_names"] = list(class_names)
+    if combined is not None:
+        df.attrs["combined"] = tuple(combined)
+        df.attrs["combined_name"] = combined_name or "+".join(class_names[c] for c in combined)
+    return df
+
+
+def _check_inputs(
+    pred_l: Tensor,
+    target_l: Tensor,
+    num_classes: int,
+    case_ids: Sequence[str],
+    class_names: Sequence[str],
+    combined: tuple[int, ...] | None,
+) -> None:
+    """Refuse arguments :func:`per_case_metrics` cannot score (a ValueError naming which);
+    ``pred_l`` and ``target_l`` are label maps of one shape."""
     if num_classes < 2:
         raise ValueError(f"num_classes counts the background and must be >= 2, got {num_classes}")
     if len(class_names) != num_classes:
@@ -173,37 +213,17 @@ def per_case_metrics(
             f"combined must list foreground classes in [1, {num_classes - 1}], got {combined}"
         )
 
-    pred_oh, target_oh = (
-        one_hot(pred_l[:, None], num_classes),
-        one_hot(target_l[:, None], num_classes),
-    )
-    dsc, iou = _dice_iou(pred_oh, target_oh)
-    cols: dict[str, object] = {"case_id": [str(c) for c in case_ids]}
-    fg_names = list(class_names[1:])
-    for k, name in enumerate(fg_names):
-        cols[f"dsc_{name}"] = dsc[:, k].double().cpu().numpy()
-        cols[f"iou_{name}"] = iou[:, k].double().cpu().numpy()
-    if hd95:
-        hd = _hd95(pred_oh, target_oh, spacing)
-        for k, name in enumerate(fg_names):
-            cols[f"hd95_{name}"] = hd[:, k].double().cpu().numpy()
-    cols["dsc_mean"] = dsc.double().mean(dim=1).cpu().numpy()
-    cols["iou_mean"] = iou.double().mean(dim=1).cpu().numpy()
 
-    if combined is not None:
-        idx = torch.tensor(combined, device=pred_l.device)
-        union_p = torch.isin(pred_l, idx).long()
-        union_t = torch.isin(target_l, idx).long()
-        dsc_u, iou_u = _dice_iou(one_hot(union_p[:, None], 2), one_hot(union_t[:, None], 2))
-        cols["dsc_combined"] = dsc_u[:, 0].double().cpu().numpy()
-        cols["iou_combined"] = iou_u[:, 0].double().cpu().numpy()
-
-    df = pd.DataFrame(cols)
-    df.attrs["class_names"] = list(class_names)
-    if combined is not None:
-        df.attrs["combined"] = tuple(combined)
-        df.attrs["combined_name"] = combined_name or "+".join(class_names[c] for c in combined)
-    return df
+def _combined_columns(pred_l: Tensor, target_l: Tensor, combined: tuple[int, ...]) -> dict:
+    """DSC / IoU of the union of the ``combined`` classes, per case."""
+    idx = torch.tensor(combined, device=pred_l.device)
+    union_p = torch.isin(pred_l, idx).long()
+    union_t = torch.isin(target_l, idx).long()
+    dsc_u, iou_u = _dice_iou(one_hot(union_p[:, None], 2), one_hot(union_t[:, None], 2))
+    return {
+        "dsc_combined": dsc_u[:, 0].double().cpu().numpy(),
+        "iou_combined": iou_u[:, 0].double().cpu().numpy(),
+    }
 
 
 def summarize(df: pd.DataFrame) -> dict[str, float]:

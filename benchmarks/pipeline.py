@@ -22,13 +22,15 @@ import torch
 
 from benchmarks.checkpoint import ema_weights, load_checkpoint
 from benchmarks.data import get_info, load_split
-from benchmarks.data.splits import check_same_split, split_record
+from benchmarks.data.base import DatasetInfo
+from benchmarks.data.registry import split_record
+from benchmarks.data.splits import check_same_split
 from benchmarks.errors import BenchError, CheckpointError, ConfigError
 from benchmarks.evaluate import evaluate
 from benchmarks.methods import build_method, get_spec, method_config
 from benchmarks.profiles import EvalConfig, Profile
 from benchmarks.train import Trainer
-from benchmarks.versions import code_versions
+from benchmarks.versions import LEGACY, code_versions, identity_sections
 
 log = logging.getLogger(__name__)
 
@@ -76,20 +78,48 @@ class Progress:
     on_metrics: Callable[[int, dict[str, float]], None] | None = None
 
 
-def job_configs(spec: JobSpec, profile: Profile) -> dict[str, Any]:
-    """The full resolved configuration of a job (logged as params, stored in checkpoints)."""
+@dataclass(frozen=True)
+class ResolvedJob:
+    """A job's resolved configuration: ``configs`` is what is logged as params and stored in
+    checkpoints (plain values only); ``info`` and ``method_config`` are the typed objects it was
+    resolved from, which build the method."""
+
+    configs: dict[str, Any]
+    info: DatasetInfo
+    method_config: Any
+
+
+def method_config_for(
+    name: str,
+    mcfg: Any,
+    *,
+    image_size: tuple[int, ...] | None = None,
+    train_steps: int | None = None,
+) -> Any:
+    """``mcfg`` with the fields method ``name`` declares it takes from the job
+    (``MethodInfo.from_job``, ``MethodSpec.from_job`` for a method added by ``register``) set
+    from the sources given; a source not given leaves its field."""
+    given = {"image_size": image_size, "train_steps": train_steps}
+    values = {
+        field: tuple(given[source]) if source == "image_size" else given[source]
+        for field, source in get_spec(name).from_job
+        if given[source] is not None
+    }
+    return replace(mcfg, **values) if values else mcfg
+
+
+def resolve_job(spec: JobSpec, profile: Profile) -> ResolvedJob:
+    """The full resolved configuration of a job and the objects that build its method."""
     info = get_info(spec.dataset, path=spec.data_path)
     ds = profile.dataset(spec.dataset)
     overrides = profile.method_overrides(spec.method, info.spatial_dims)
-    mcfg = method_config(spec.method, overrides, info)
-    fields = getattr(mcfg, "__dataclass_fields__", {})
-    if "patch_size" in fields:  # nnU-Net's plan is derived from the training patch size
-        mcfg = replace(mcfg, patch_size=tuple(ds.size))
-    if "train_steps" in fields:  # two-stage methods place their stage switch in the budget
-        mcfg = replace(
-            mcfg, train_steps=profile.train_config(spec.method, dataset=spec.dataset).steps
-        )
-    return {
+    mcfg = method_config_for(
+        spec.method,
+        method_config(spec.method, overrides, info),
+        image_size=tuple(ds.size),
+        train_steps=profile.train_config(spec.method, dataset=spec.dataset).steps,
+    )
+    configs = {
         "job": job_dict(spec),
         # the dataset's train overrides are already resolved into "train" below
         "dataset": {"name": info.name, **{k: v for k, v in asdict(ds).items() if k != "train"}},
@@ -97,8 +127,13 @@ def job_configs(spec: JobSpec, profile: Profile) -> dict[str, Any]:
         "train": asdict(profile.train_config(spec.method, seed=spec.seed, dataset=spec.dataset)),
         "eval": asdict(profile.eval_config(spec.method)),
         "code": code_versions(spec.method),
-        "_objects": (info, mcfg),
     }
+    return ResolvedJob(configs, info, mcfg)
+
+
+def job_configs(spec: JobSpec, profile: Profile) -> dict[str, Any]:
+    """The full resolved configuration of a job (logged as params, stored in checkpoints)."""
+    return resolve_job(spec, profile).configs
 
 
 def check_job(
@@ -106,13 +141,25 @@ def check_job(
 ) -> tuple[dict[str, Any], Any, Any, EvalConfig]:
     """Resolve and check a job without touching any file: names, configs, and sampler settings
     against the method's schedule. Returns ``(configs, dataset info, method config, eval)``."""
-    cfgs = job_configs(spec, profile)
-    info, mcfg = cfgs.pop("_objects")
+    job = resolve_job(spec, profile)
     eval_cfg = profile.eval_config(spec.method, **(eval_overrides or {}))
-    T = getattr(getattr(mcfg, "schedule", None), "num_train_timesteps", None)
+    T = getattr(getattr(job.method_config, "schedule", None), "num_train_timesteps", None)
     source = f"profile {profile.name!r} eval settings (with --sampling-steps if given)"
     check_eval_config(spec.method, eval_cfg, T, source=source)
-    return cfgs, info, mcfg, eval_cfg
+    return job.configs, job.info, job.method_config, eval_cfg
+
+
+def train_identity(config: dict[str, Any]) -> dict[str, Any]:
+    """What determines a job's weights, from its resolved config: the hashed part (the job hash
+    of ``benchmarks.trained``) and what a run directory must match to be resumed."""
+    job = {k: v for k, v in config["job"].items() if k not in ("device", "data_root")}
+    return {
+        "job": job,
+        # sampling settings and hash-neutral new keys left out (benchmarks/versions.py)
+        **identity_sections(config),
+        # the code versions it was trained with (benchmarks/versions.py); none = before them
+        "code": config.get("code", LEGACY),
+    }
 
 
 def check_resume(out_dir: Path, cfgs: dict[str, Any]) -> None:
@@ -121,10 +168,6 @@ def check_resume(out_dir: Path, cfgs: dict[str, Any]) -> None:
     The weights in ``out_dir`` would otherwise be resumed (or, when finished, re-scored) and
     reported under the new settings. Only the evaluation config may differ (re-evaluated).
     """
-    # benchmarks.trained imports this module; the identity (what determines the weights) is
-    # defined once, there
-    from benchmarks.trained import train_identity
-
     stored_path = out_dir / "config.json"
     if not stored_path.exists():
         if (out_dir / "checkpoint.pt").exists():
@@ -160,6 +203,16 @@ def _differing_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if a == b else [prefix.rstrip(".")]
 
 
+def step_metrics(state: Any, step: int) -> dict[str, float]:
+    """The metrics of step ``step`` from a ``benchmarks.train.TrainState``."""
+    out = {f"train/{k}": float(v) for k, v in state.last_terms.items()}
+    out.update({f"train/{k}": float(v) for k, v in getattr(state, "last_stats", {}).items()})
+    if state.curve and state.curve[-1].get("step") == step:
+        point = state.curve[-1]
+        out.update({f"curve/test_{k}": float(v) for k, v in point.items() if k in ("dsc", "iou")})
+    return out
+
+
 def run_job(
     spec: JobSpec,
     profile: Profile,
@@ -180,7 +233,54 @@ def run_job(
     check_resume(out_dir, cfgs)
     ds = profile.dataset(spec.dataset)
     train_cfg = profile.train_config(spec.method, seed=spec.seed, dataset=spec.dataset)
+    train_ds, test_ds, split = _job_data(spec, ds)
+    check_same_split(out_dir / "split.json", split)  # written below, beside config.json
 
+    torch.manual_seed(spec.seed)  # initial weights
+    method = build_method(spec.method, mcfg, info)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.json").write_text(json.dumps(cfgs, indent=2, default=str))
+    (out_dir / "split.json").write_text(json.dumps(split, indent=2))
+    trainer = Trainer(
+        method,
+        train_ds,
+        train_cfg,
+        device=spec.device,
+        checkpoint=out_dir / "checkpoint.pt",
+        meta=_checkpoint_meta(spec, cfgs, ds, info, eval_cfg),
+    )
+    _fit(trainer, test_ds, eval_cfg, spec.device, progress, stop_after)
+    if not trainer.finished:
+        return {"finished": False, "step": trainer.state.step}
+
+    t0 = time.perf_counter()
+    df, summary = _final_evaluation(trainer, test_ds, eval_cfg, spec.device, progress)
+    eval_seconds = time.perf_counter() - t0
+    df.to_csv(out_dir / "per_case.csv", index=False)
+    samples = get_spec(spec.method).samples
+    if trainer.state.curve:
+        pd.DataFrame(trainer.state.curve).to_csv(out_dir / "curve.csv", index=False)
+    metrics = {
+        "method": spec.method,
+        "dataset": spec.dataset,
+        "profile": profile.name,
+        "seed": spec.seed,
+        **summary,
+        "num_inference_steps": eval_cfg.num_inference_steps if samples else 0,
+        "sampler": eval_cfg.sampler if samples else "none",
+        "num_samples": eval_cfg.num_samples,
+        "train_steps": train_cfg.steps,
+        "train_seconds": trainer.state.elapsed_s,
+        "eval_seconds": eval_seconds,
+        "finished": True,
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    return metrics
+
+
+def _job_data(spec: JobSpec, ds) -> tuple[Any, Any, dict[str, Any]]:
+    """A job's train and test splits (the dataset settings ``ds`` of its profile) and the
+    ``split.json`` record of which cases they hold."""
     common = dict(
         root=spec.data_root,
         size=tuple(ds.size),
@@ -196,14 +296,13 @@ def run_job(
     )
     test_ds = load_split(spec.dataset, "test", augment=False, **common, **prep)
     split = split_record(spec.dataset, **{k: v for k, v in common.items() if k != "size"})
-    check_same_split(out_dir / "split.json", split)  # written below, beside config.json
+    return train_ds, test_ds, split
 
-    torch.manual_seed(spec.seed)  # initial weights
-    method = build_method(spec.method, mcfg, info)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.json").write_text(json.dumps(cfgs, indent=2, default=str))
-    (out_dir / "split.json").write_text(json.dumps(split, indent=2))
-    meta = {
+
+def _checkpoint_meta(spec: JobSpec, cfgs: dict[str, Any], ds, info, eval_cfg) -> dict[str, Any]:
+    """What a checkpoint stores beside the weights: enough to rebuild the method and the run's
+    own test split (``load_trained``, ``evaluate_checkpoint``)."""
+    return {
         "method_name": spec.method,
         "method_config": cfgs["method"],
         "job_size": list(ds.size),
@@ -213,37 +312,30 @@ def run_job(
         "job": cfgs["job"],
         "eval_config": asdict(eval_cfg),
     }
-    trainer = Trainer(
-        method,
-        train_ds,
-        train_cfg,
-        device=spec.device,
-        checkpoint=out_dir / "checkpoint.pt",
-        meta=meta,
-    )
+
+
+def _fit(trainer: Trainer, test_ds, eval_cfg: EvalConfig, device: str, progress, stop_after):
+    """Train to the end (or ``stop_after`` steps), reporting steps and test-set curve points."""
+    method, total = trainer.method, trainer.cfg.steps
 
     def curve_point() -> dict[str, float]:
-        _, summ = evaluate(
-            method,
-            test_ds,
-            replace(eval_cfg, hd95=False, native_resolution=False),
-            device=spec.device,
-        )
+        fast = replace(eval_cfg, hd95=False, native_resolution=False)
+        _, summ = evaluate(method, test_ds, fast, device=device)
         return {"dsc": summ["dsc"], "iou": summ["iou"]}
 
     def on_step(step: int, terms: dict) -> None:
         if progress.on_step:
-            progress.on_step(step, train_cfg.steps, terms)
+            progress.on_step(step, total, terms)
         if progress.on_metrics:
-            from benchmarks.train_curves import step_metrics
-
             progress.on_metrics(step, step_metrics(trainer.state, step))
 
     trainer.fit(on_step=on_step, evaluate_curve=curve_point, stop_after=stop_after)
-    if not trainer.finished:
-        return {"finished": False, "step": trainer.state.step}
 
-    t0 = time.perf_counter()
+
+def _final_evaluation(
+    trainer: Trainer, test_ds, eval_cfg: EvalConfig, device: str, progress: Progress
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The trained model (EMA weights swapped in) on the test split: per-case table, summary."""
     done = [0]
 
     def on_batch(n: int) -> None:
@@ -252,27 +344,7 @@ def run_job(
             progress.on_eval(done[0], len(test_ds))
 
     with trainer.swapped_ema():
-        df, summary = evaluate(method, test_ds, eval_cfg, device=spec.device, on_batch=on_batch)
-    eval_seconds = time.perf_counter() - t0
-    df.to_csv(out_dir / "per_case.csv", index=False)
-    if trainer.state.curve:
-        pd.DataFrame(trainer.state.curve).to_csv(out_dir / "curve.csv", index=False)
-    metrics = {
-        "method": spec.method,
-        "dataset": spec.dataset,
-        "profile": profile.name,
-        "seed": spec.seed,
-        **summary,
-        "num_inference_steps": eval_cfg.num_inference_steps if get_spec(spec.method).samples else 0,
-        "sampler": eval_cfg.sampler if get_spec(spec.method).samples else "none",
-        "num_samples": eval_cfg.num_samples,
-        "train_steps": train_cfg.steps,
-        "train_seconds": trainer.state.elapsed_s,
-        "eval_seconds": eval_seconds,
-        "finished": True,
-    }
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    return metrics
+        return evaluate(trainer.method, test_ds, eval_cfg, device=device, on_batch=on_batch)
 
 
 def _info_dict(info) -> dict[str, Any]:

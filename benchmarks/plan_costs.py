@@ -40,7 +40,7 @@ import torch
 from benchmarks.experiments import get_experiment, settings_for
 from benchmarks.kinds import get_kind, plan
 from benchmarks.methods import build_method, get_spec
-from benchmarks.pipeline import JobSpec, job_configs
+from benchmarks.pipeline import JobSpec, resolve_job
 from benchmarks.profiles import Profile
 from benchmarks.timing import count_flops, count_params, flop_counter
 from benchmarks.trained import train_hash
@@ -127,8 +127,8 @@ def measure_job(spec: JobSpec, profile: Profile) -> dict[str, Any]:
     device (no arithmetic, seconds even at 512^2); a method whose code needs real values
     (diffusion schedules index buffers with sampled timesteps) is measured on the CPU instead.
     """
-    cfgs = job_configs(spec, profile)
-    info, mcfg = cfgs.pop("_objects")
+    job = resolve_job(spec, profile)
+    info, mcfg = job.info, job.method_config
     train = profile.train_config(spec.method, seed=spec.seed, dataset=spec.dataset)
     ev = profile.eval_config(spec.method)
     size = tuple(profile.dataset(spec.dataset).size)

@@ -197,7 +197,7 @@ def _is_name(text: str) -> bool:
 
 
 def _parse(data: dict[str, Any], path: Path) -> Profile:
-    from benchmarks.experiments import ExperimentSettings
+    from benchmarks.experiment_settings import ExperimentSettings
 
     f = path.name
     unknown = sorted(set(data) - set(TABLES))

@@ -7,7 +7,6 @@ memory); :func:`drop_unfit_sizes` turns image sizes a method cannot take into sk
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import torch
 
 from benchmarks.errors import ConfigError
 from benchmarks.methods import build_method, method_config
+from benchmarks.pipeline import method_config_for
 from benchmarks.timing import count_params, time_callable
 
 
@@ -23,9 +23,8 @@ def _method_config(method: str, dataset: str, size: tuple[int, ...], profile):
 
     info = get_info(dataset)
     mcfg = method_config(method, profile.method_overrides(method, info.spatial_dims), info)
-    if "patch_size" in getattr(mcfg, "__dataclass_fields__", {}):
-        mcfg = replace(mcfg, patch_size=tuple(size))
-    return info, mcfg
+    # the fields the method takes from the image size (nnU-Net's patch) follow the timed size
+    return info, method_config_for(method, mcfg, image_size=tuple(size))
 
 
 def size_problems(sweep_plan, profile) -> dict[tuple[str, int], str]:

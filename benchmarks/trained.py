@@ -21,13 +21,19 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.pipeline import JobSpec, Progress, job_configs, load_trained, run_job
+from benchmarks.pipeline import (  # noqa: F401 - train_identity: re-exported
+    JobSpec,
+    Progress,
+    job_configs,
+    load_trained,
+    run_job,
+    train_identity,
+)
 from benchmarks.profiles import Profile
-from benchmarks.versions import LEGACY, identity_sections
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +44,8 @@ def stable_hash(obj: Any, n: int = 16) -> str:
 
 
 def resolved_config(spec: JobSpec, profile: Profile) -> dict[str, Any]:
-    """``job_configs`` without the Python objects (what is logged as params)."""
-    cfg = job_configs(spec, profile)
-    cfg.pop("_objects", None)
-    return json.loads(json.dumps(cfg, default=str))
-
-
-def train_identity(config: dict[str, Any]) -> dict[str, Any]:
-    job = {k: v for k, v in config["job"].items() if k not in ("device", "data_root")}
-    return {
-        "job": job,
-        # sampling settings and hash-neutral new keys left out (benchmarks/versions.py)
-        **identity_sections(config),
-        # the code versions it was trained with (benchmarks/versions.py); none = before them
-        "code": config.get("code", LEGACY),
-    }
+    """``job_configs`` as JSON values (what is logged as params)."""
+    return json.loads(json.dumps(job_configs(spec, profile), default=str))
 
 
 def train_hash(spec: JobSpec, profile: Profile) -> str:
@@ -213,6 +206,12 @@ class ChildContext:
             fold=fold,
             num_folds=num_folds,
         )
+
+    def with_train_metrics(self, on_metrics) -> ChildContext:
+        """This context, its train jobs also reporting per-step metrics to ``on_metrics``."""
+        hooks = self.hooks or Hooks()
+        train = hooks.train or Progress()
+        return replace(self, hooks=replace(hooks, train=replace(train, on_metrics=on_metrics)))
 
 
 @dataclass

@@ -120,7 +120,7 @@ def draw(npz: Path, png: Path, title: str) -> Path | None:
     """The Fig. 10-style figure of the saved maps (None if drawing fails: the numbers are the
     result, the picture is a convenience)."""
     try:
-        from reports.figures import uncertainty_figure
+        from benchmarks.run_figures import uncertainty_figure
 
         uncertainty_figure(npz, png, title=title)
         return png

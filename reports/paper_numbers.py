@@ -11,6 +11,9 @@ sweep did not run are kept so the table shows them as "not run".
 
 from __future__ import annotations
 
+# the display names are the harness's (the method catalog), re-exported for the reports
+from benchmarks.method_catalog import DISPLAY_NAMES, display  # noqa: F401
+
 # Table I: Echo (LV, LA, LV+LA). * = diffusion model in the paper.
 TABLE1_ECHO = {
     "classes": ("LV", "LA", "LV+LA"),
@@ -102,31 +105,9 @@ DATASET_LABELS = {
 }
 PAPER_DATASET = {"echo-synth": "echo", "knee2d": "echo", "glas": "glas", "knee3d": "knee"}
 
-DISPLAY_NAMES = {
-    "ldseg": "LDSeg",
-    "ldseg-ld": "LDSeg(ld)",
-    "ldseg-id": "LDSeg(id)",
-    "ldseg-ld-id": "LDSeg(ld,id)",
-    "unet": "U-net",
-    "resunet": "Res-Unet",
-    "nnunet": "nnUNet",
-    "unetpp": "U-net++",
-    "swinunet": "SwinUNet",
-    "swinunetr": "SwinUNETR (stand-in)",
-    "vnet": "V-net",
-    "lsegdiff": "LSegDiff",
-    "medsegdiff": "MedSegDiff",
-    "sdfddpm": "SDF-DDPM",
-    "medt": "MedT",
-}
-
 
 def label(dataset: str) -> str:
     return DATASET_LABELS.get(dataset, dataset)
-
-
-def display(method: str) -> str:
-    return DISPLAY_NAMES.get(method, method)
 
 
 def per_class(dataset: str) -> dict | None:

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from benchmarks.data import open_source
-from benchmarks.data.splits import partition, split_record
+from benchmarks.data.registry import split_record
+from benchmarks.data.splits import partition
 from benchmarks.pipeline import JobSpec
 from benchmarks.profiles import load_profile
 from benchmarks.trained import resolved_config, train_hash

@@ -31,12 +31,12 @@ def test_saved_bytes_count_each_storage_once():
 def test_meta_and_cpu_measurements_agree():
     """The meta-device pass (shapes only) counts what a real CPU pass counts."""
     from benchmarks.methods import build_method
-    from benchmarks.pipeline import JobSpec, job_configs
+    from benchmarks.pipeline import JobSpec, resolve_job
     from benchmarks.plan_costs import _passes, synthetic_batch  # noqa: F401
 
     prof = load_profile("smoke")
-    cfgs = job_configs(JobSpec("unet", "synth2d", "smoke"), prof)
-    info, mcfg = cfgs.pop("_objects")
+    job = resolve_job(JobSpec("unet", "synth2d", "smoke"), prof)
+    info, mcfg = job.info, job.method_config
     ev = prof.eval_config("unet")
     torch.manual_seed(0)
     on_cpu = _passes(build_method("unet", mcfg, info), info, (32, 32), ev, False, "cpu")
@@ -105,13 +105,13 @@ def test_bench_plan_bad_input_is_one_line(bad, monkeypatch, tmp_path):
 def test_diffusion_methods_are_counted_on_meta_like_on_the_cpu(method):
     """Diffusion methods run their plan passes on meta too (seconds at the paper's 512^2 instead
     of minutes of CPU arithmetic), and count exactly what a CPU pass counts."""
-    from benchmarks.methods import build_method, get_spec
-    from benchmarks.pipeline import JobSpec, job_configs
+    from benchmarks.methods import build_method
+    from benchmarks.pipeline import JobSpec, resolve_job
     from benchmarks.plan_costs import _passes, to_meta
 
     prof = load_profile("smoke")
-    cfgs = job_configs(JobSpec(method, "synth2d", "smoke"), prof)
-    info, mcfg = cfgs.pop("_objects")
+    job = resolve_job(JobSpec(method, "synth2d", "smoke"), prof)
+    info, mcfg = job.info, job.method_config
     ev = prof.eval_config(method)
     torch.manual_seed(0)
     on_cpu = _passes(build_method(method, mcfg, info), info, (32, 32), ev, True, "cpu")

@@ -36,7 +36,6 @@ def test_a_config_from_before_versions_reads_as_legacy():
 def test_a_run_directory_trained_by_older_code_is_not_resumed(tmp_path):
     prof = load_profile("smoke")
     cfgs = job_configs(SPEC, prof)
-    cfgs.pop("_objects")
     old = dict(cfgs)
     old.pop("code")  # written by code before the labels were resized at pixel centres
     (tmp_path / "config.json").write_text(json.dumps(old, default=str))

@@ -19,7 +19,7 @@ import numpy as np
 
 from benchmarks.data import folder, glas, knee, synthetic
 from benchmarks.data.base import DatasetEntry, DatasetInfo, Source
-from benchmarks.data.splits import select
+from benchmarks.data.splits import select, source_split_record
 from benchmarks.errors import ConfigError
 
 if TYPE_CHECKING:  # torch and MONAI load with the first split: `bench data list` needs neither
@@ -63,6 +63,25 @@ def get_entry(name: str) -> DatasetEntry:
 def open_source(name: str, *, root=None, path=None, seed: int = 0) -> Source:
     """Locate a dataset (data root or `path`) and list its files, without decoding them."""
     return get_entry(name).open(root, path, seed)
+
+
+def split_record(
+    name: str,
+    *,
+    root=None,
+    path=None,
+    seed: int = 0,
+    val_fraction: float = 0.0,
+    limit: int | None = None,
+    fold: int | None = None,
+    num_folds: int | None = None,
+) -> dict:
+    """Which cases a job trains and is tested on, and by which rule: stored as ``split.json``
+    beside a run's metrics (the same selection as ``load_split``, ``limit`` included)."""
+    source = open_source(name, root=root, path=path, seed=seed)
+    return source_split_record(
+        name, source, val_fraction=val_fraction, limit=limit, fold=fold, num_folds=num_folds
+    )
 
 
 def get_info(name: str, path: str | None = None) -> DatasetInfo:

@@ -101,22 +101,17 @@ def select(
     return parts[split]
 
 
-def split_record(
+def source_split_record(
     name: str,
+    source,
     *,
-    root=None,
-    path=None,
-    seed: int = 0,
     val_fraction: float = 0.0,
     limit: int | None = None,
     fold: int | None = None,
     num_folds: int | None = None,
 ) -> dict:
-    """Which cases a job trains and is tested on, and by which rule: stored as ``split.json``
-    beside a run's metrics (the same selection as ``load_split``, ``limit`` included)."""
-    from benchmarks.data.registry import open_source  # registry imports this module
-
-    source = open_source(name, root=root, path=path, seed=seed)
+    """The ``split.json`` record of dataset ``name`` from its opened ``source``
+    (:func:`benchmarks.data.registry.split_record` opens it by name)."""
     cases = source.cases()
     parts = partition(cases, val_fraction=val_fraction, fold=fold, num_folds=num_folds)
     if fold is not None:

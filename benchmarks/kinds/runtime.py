@@ -101,10 +101,10 @@ class Table4(Timing):
         return cfg
 
     def method_objects(self, child, ctx, size):
-        from benchmarks.pipeline import job_configs
+        from benchmarks.pipeline import resolve_job
 
-        spec = ctx.job_spec(child.method, child.dataset, child.seed)
-        return job_configs(spec, ctx.profile)["_objects"]
+        job = resolve_job(ctx.job_spec(child.method, child.dataset, child.seed), ctx.profile)
+        return job.info, job.method_config
 
 
 @register
