@@ -29,11 +29,11 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from benchmarks.errors import ConfigError
+from benchmarks.pipeline import step_metrics  # noqa: F401 - re-exported (one job's step metrics)
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +42,6 @@ MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 TRAIN_RUN_TAG = "bench.train_run"  # the run that holds a reused train job's curves
 NOTE_TAG = "mlflow.note.content"  # the run's description (Markdown) in the MLflow UI
 LINK_FILE = "mlflow_run.json"
-
-
-def step_metrics(state: Any, step: int) -> dict[str, float]:
-    """The metrics of step ``step`` from a ``benchmarks.train.TrainState``."""
-    out = {f"train/{k}": float(v) for k, v in state.last_terms.items()}
-    out.update({f"train/{k}": float(v) for k, v in getattr(state, "last_stats", {}).items()})
-    if state.curve and state.curve[-1].get("step") == step:
-        point = state.curve[-1]
-        out.update({f"curve/test_{k}": float(v) for k, v in point.items() if k in ("dsc", "iou")})
-    return out
 
 
 class StepLogger:
@@ -97,13 +87,9 @@ class StepLogger:
 
 
 def with_step_logger(ctx: Any, logger: StepLogger) -> Any:
-    """``ctx`` (a ``ChildContext``) whose train-job progress also feeds ``logger``."""
-    from benchmarks.pipeline import Progress
-    from benchmarks.trained import Hooks
-
-    hooks = ctx.hooks or Hooks()
-    train = hooks.train or Progress()
-    return replace(ctx, hooks=replace(hooks, train=replace(train, on_metrics=logger)))
+    """``ctx`` (a ``benchmarks.trained.ChildContext``) whose train-job progress also feeds
+    ``logger``."""
+    return ctx.with_train_metrics(logger)
 
 
 def link_train_run(
