@@ -281,22 +281,27 @@ def run_job(
 def _job_data(spec: JobSpec, ds) -> tuple[Any, Any, dict[str, Any]]:
     """A job's train and test splits (the dataset settings ``ds`` of its profile) and the
     ``split.json`` record of which cases they hold."""
-    common = dict(
+    kw = split_settings(spec, ds)
+    train_ds = load_split(spec.dataset, "train", augment=True, augmentation=ds.augmentation, **kw)
+    test_ds = load_split(spec.dataset, "test", augment=False, **kw)
+    which = {k: v for k, v in kw.items() if k not in ("size", "image_resize", "intensity")}
+    return train_ds, test_ds, split_record(spec.dataset, **which)
+
+
+def split_settings(spec: JobSpec, ds) -> dict[str, Any]:
+    """The ``load_split`` keywords of a job's train and test splits alike (``ds``: the
+    profile's settings for the job's dataset): which cases, their size and preprocessing."""
+    return dict(
         root=spec.data_root,
         size=tuple(ds.size),
         seed=spec.seed,
         path=spec.data_path,
         limit=ds.limit,
         val_fraction=ds.val_fraction,
+        image_resize=ds.image_resize,
+        intensity=ds.intensity,
         **spec.fold_keys,
     )
-    prep = {"image_resize": ds.image_resize, "intensity": ds.intensity}  # train and test alike
-    train_ds = load_split(
-        spec.dataset, "train", augment=True, augmentation=ds.augmentation, **common, **prep
-    )
-    test_ds = load_split(spec.dataset, "test", augment=False, **common, **prep)
-    split = split_record(spec.dataset, **{k: v for k, v in common.items() if k != "size"})
-    return train_ds, test_ds, split
 
 
 def _checkpoint_meta(spec: JobSpec, cfgs: dict[str, Any], ds, info, eval_cfg) -> dict[str, Any]:

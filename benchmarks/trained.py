@@ -31,6 +31,7 @@ from benchmarks.pipeline import (  # noqa: F401 - train_identity: re-exported
     job_configs,
     load_trained,
     run_job,
+    split_settings,
     train_identity,
 )
 from benchmarks.profiles import Profile
@@ -151,18 +152,7 @@ class Cache:
         )
         if key not in self.splits:
             self.splits[key] = load_split(
-                spec.dataset,
-                "test",
-                augment=False,
-                root=spec.data_root,
-                size=tuple(ds.size),
-                seed=spec.seed,
-                path=spec.data_path,
-                limit=ds.limit,
-                val_fraction=ds.val_fraction,
-                image_resize=ds.image_resize,
-                intensity=ds.intensity,
-                **spec.fold_keys,
+                spec.dataset, "test", augment=False, **split_settings(spec, ds)
             )
         return self.splits[key]
 
