@@ -32,9 +32,9 @@ from benchmarks.paper_smoke import cases, run_isolated
 from benchmarks.pipeline import JobSpec, job_configs
 from benchmarks.profiles import load_profile
 
-pytestmark = pytest.mark.slow  # ~4-6 CPU minutes at 512^2 on one core (see the module doc)
+pytestmark = pytest.mark.slow  # ~10-11 CPU min at 512^2, 1 thread (reports/measured/paper_smoke.md)
 
-CAP_GIB = 12.0  # per child; every case run here peaked below 4 GiB (reports/measured/)
+CAP_GIB = 12.0  # per child; every case run here peaked below 6 GiB (reports/measured/)
 TABLE2 = (
     "ldseg",
     "lsegdiff",
