@@ -88,7 +88,15 @@ def _check_row(row, paper, method: str, dataset: str, steps: int) -> None:
     assert row.peak_rss_mib < CAP_GIB * 1024
 
 
-@pytest.mark.parametrize("method", TABLE2)
+# The pixel-space DDPM rows cost ~2 (SDF-DDPM) and ~4.5 (MedSegDiff, 5 samples) CPU minutes at
+# 512^2: opt-in (``pytest -m heavy``, or ``python -m benchmarks.paper_smoke``) so that CI stays
+# inside its budget; their measured rows are in reports/measured/paper_smoke.md.
+HEAVY = {"medsegdiff", "sdfddpm"}
+
+
+@pytest.mark.parametrize(
+    "method", [pytest.param(m, marks=pytest.mark.heavy) if m in HEAVY else m for m in TABLE2]
+)
 def test_table2_method_trains_and_samples_at_512(method, paper):
     if ("medt", "glas") == (method, "glas"):
         cfgs = job_configs(JobSpec("medt", "glas", "paper"), paper)
