@@ -195,7 +195,7 @@ def _tags(spec, profile: str, train_hash: str, out: Path) -> dict:
 def _train_bar(bar, method: str, on_metrics=None):
     """The trainer's progress hooks drawing a train bar and an evaluate bar (and feeding
     ``on_metrics``, the MLflow step logger)."""
-    from benchmarks.pipeline import Progress as Hooks
+    from benchmarks.pipeline import Progress
 
     task = bar.add_task(f"train {method}", total=None, info="")
     ev = bar.add_task("evaluate", total=None, info="", visible=False)
@@ -206,7 +206,7 @@ def _train_bar(bar, method: str, on_metrics=None):
     def on_eval(done, total):
         bar.update(ev, completed=done, total=total, visible=True)
 
-    return Hooks(on_step, on_eval, on_metrics)
+    return Progress(on_step, on_eval, on_metrics)
 
 
 def _print_metrics(metrics: dict) -> None:
