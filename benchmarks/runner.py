@@ -388,19 +388,28 @@ def _precached(work: SweepWork, child: Child, cache: dict) -> ChildResult | None
 def _lost_child(tracker: Tracker, work: SweepWork, child: Child, error: str) -> ChildResult:
     """A child whose worker died past its retries: its RUNNING run (if it got that far) ends
     FAILED with the error; the sweep goes on."""
-    from benchmarks.tracking import owner_alive
+    from filelock import Timeout
 
     log.error("%s failed: %s", child.run_name, error)
-    runs = tracker.search(
-        work.exp_id,
+    query = (
         f"attributes.status = 'RUNNING' and tags.`mlflow.parentRunId` = '{work.parent_id}' "
-        f"and attributes.run_name = '{child.run_name}'",
+        f"and attributes.run_name = '{child.run_name}'"
     )
-    runs = [r for r in runs if owner_alive(r.data.tags) is not True]
-    for run in runs:
-        _mark(tracker, run.info.run_id, "FAILED", {"error": error, "error_type": "WorkerDied"})
-    run_id = runs[0].info.run_id if runs else None
-    h = runs[0].data.tags.get("config_hash", "") if runs else ""
+    runs = tracker.search(work.exp_id, query)
+    closed = []
+    for h in {r.data.tags.get("config_hash", "") for r in runs}:
+        # the worker held the child's lock while it wrote the run: once we hold it, the
+        # process is gone even if Ray reported its death before it was reaped
+        try:
+            with tracker.lock(work.exp_id, h).acquire(timeout=120):
+                for run in tracker.search(work.exp_id, f"{query} and tags.config_hash = '{h}'"):
+                    tags = {"error": error, "error_type": "WorkerDied"}
+                    _mark(tracker, run.info.run_id, "FAILED", tags)
+                    closed.append(run)
+        except Timeout:
+            log.warning("%s: its lock is still held; its RUNNING run is left", child.run_name)
+    run_id = closed[0].info.run_id if closed else None
+    h = closed[0].data.tags.get("config_hash", "") if closed else ""
     return ChildResult(child, "FAILED", run_id, h, error)
 
 

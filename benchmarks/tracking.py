@@ -306,17 +306,21 @@ class Tracker:
     ) -> list[str]:
         """End the RUNNING runs (matching ``filter_string``) whose owner process is gone
         from this host as FAILED, tagged with why; returns their run ids. Runs of live
-        processes and without owner tags are left alone; runs of other hosts too, unless
-        ``lock_held``: the caller holds the lock every writer of these runs takes (a child's
-        lock on the shared store), so a RUNNING one of another host lost its owner (a Ray
-        worker killed on another node, whose child was then retried)."""
+        processes, of other hosts and without owner tags are left alone, unless
+        ``lock_held``: the caller holds the lock every writer of these runs holds while it
+        writes them (a child's lock on the store), so any RUNNING one but this process's own
+        lost its owner, even if that process has not been reaped yet or ran on another node
+        (a Ray worker killed with -9, whose child is being retried)."""
         query = "attributes.status = 'RUNNING'" + (f" and {filter_string}" if filter_string else "")
         closed = []
         for run in self.search(experiment_id, query):
             tags = run.data.tags
-            alive = owner_alive(tags)
-            other_host = alive is None and PID_TAG in tags and tags.get(HOST_TAG)
-            if alive is not False and not (lock_held and other_host):
+            mine = (
+                tags.get(HOST_TAG) == socket.gethostname()
+                and tags.get(PID_TAG) == str(os.getpid())
+                and tags.get(PID_START_TAG) in (None, "", process_start(os.getpid()))
+            )
+            if mine or (not lock_held and owner_alive(tags) is not False):
                 continue
             why = (
                 f"owner process {tags.get(PID_TAG)} on {tags.get(HOST_TAG)} ended without "

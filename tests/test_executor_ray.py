@@ -117,7 +117,8 @@ def test_killed_worker_is_retried_then_failed_and_a_rerun_trains_only_the_rest(c
     failed = res.failed[0]
     assert "Worker" in failed.error or "died" in failed.error, failed.error
     runs = tracker.search(res.experiment_id)
-    assert not [r for r in runs if r.info.status == "RUNNING"]  # none left RUNNING
+    running = [(r.info.run_name, r.data.tags) for r in runs if r.info.status == "RUNNING"]
+    assert not running  # none left RUNNING
     per_method = {
         m: sorted(r.info.status for r in runs if r.data.tags.get("method") == m) for m in METHODS
     }
@@ -187,5 +188,6 @@ def test_killed_driver_rerun_reuses_the_finished_child(cluster, tmp_path):
     status = {r.child.method: r.status for r in again.results}
     assert again.ok and {status[m] for m in finished} == {"CACHED"}
     runs = tracker.search(again.experiment_id, "tags.`bench.role` = 'child'")
-    assert not [r for r in runs if r.info.status == "RUNNING"]  # the killed child was closed
+    running = [(r.info.run_name, r.data.tags) for r in runs if r.info.status == "RUNNING"]
+    assert not running  # the killed child was closed
     assert sorted(r.info.status for r in runs).count("FINISHED") == len(METHODS)

@@ -588,7 +588,16 @@ def test_a_lock_holder_closes_another_hosts_running_child(tmp_path, template):
     mine = tracker.start_run(exp, "mine", {ROLE_TAG: "child"})
     foreign = tracker.start_run(exp, "foreign", {ROLE_TAG: "child"})
     tracker.log(foreign, tags={tracking.HOST_TAG: "another-host", tracking.PID_TAG: "1"})
-    assert tracker.close_stale(exp) == []
-    assert tracker.close_stale(exp, lock_held=True) == [foreign]
+    # a process of this host that is still there (a killed worker not reaped yet)
+    lingering = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        unreaped = tracker.start_run(exp, "unreaped", {ROLE_TAG: "child"})
+        tracker.log(unreaped, tags={tracking.PID_TAG: str(lingering.pid)})
+        tracker.log(unreaped, tags={tracking.PID_START_TAG: tracking.process_start(lingering.pid)})
+        assert tracker.close_stale(exp) == []
+        assert sorted(tracker.close_stale(exp, lock_held=True)) == sorted([foreign, unreaped])
+    finally:
+        lingering.kill()
+        lingering.wait()
     status = {r.info.run_id: r.info.status for r in tracker.search(exp)}
-    assert status == {mine: "RUNNING", foreign: "FAILED"}
+    assert status == {mine: "RUNNING", foreign: "FAILED", unreaped: "FAILED"}
