@@ -210,3 +210,27 @@ def train(child: Child, ctx):
     return ensure_trained(
         spec, profile, ctx.out_root, progress=ctx.hooks.train if ctx.hooks else None
     )
+
+
+def score_checkpoint(ctx, job, checkpoint, label: str, **eval_overrides: Any):
+    """Evaluate the weights in ``checkpoint`` (of train job ``job``) on its test split with the
+    stored eval config (``eval_overrides`` replacing some keys), reporting progress as
+    ``label``; writes ``per_case.csv`` in the child's workdir.
+    Returns (method, checkpoint dict, eval config, per-case csv path, summary)."""
+    from benchmarks.evaluate import evaluate
+    from benchmarks.pipeline import eval_config_from
+
+    method, ckpt = ctx.cache.model(checkpoint, ctx.device)
+    cfg = eval_config_from(ckpt, **eval_overrides)
+    test = ctx.cache.test_split(job.spec, ctx.profile)
+    done = [0]
+
+    def on_batch(b: int) -> None:
+        done[0] += b
+        if ctx.hooks:
+            ctx.hooks.work(label, done[0], len(test))
+
+    df, summary = evaluate(method, test, cfg, device=ctx.device, on_batch=on_batch)
+    path = ctx.workdir / "per_case.csv"
+    df.to_csv(path, index=False)
+    return method, ckpt, cfg, path, summary

@@ -19,7 +19,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from benchmarks.kinds.base import ExperimentKind, register, train, trained_config
+from benchmarks.kinds.base import (
+    ExperimentKind,
+    register,
+    score_checkpoint,
+    train,
+    trained_config,
+)
 
 
 @register
@@ -51,27 +57,13 @@ class Budget(ExperimentKind):
         return cfg
 
     def run(self, child, ctx):
-        from benchmarks.evaluate import evaluate
-        from benchmarks.pipeline import eval_config_from
         from benchmarks.train import snapshot_path
         from benchmarks.trained import ChildOutput, numeric
 
         job = train(child, ctx)  # the first child of a method trains, the others reuse it
         n = int(child.settings["train_steps"])
         snapshot = snapshot_path(job.checkpoint, n)
-        method, ckpt = ctx.cache.model(snapshot, ctx.device)
-        cfg = eval_config_from(ckpt)
-        test = ctx.cache.test_split(job.spec, ctx.profile)
-        done = [0]
-
-        def on_batch(b: int) -> None:
-            done[0] += b
-            if ctx.hooks:
-                ctx.hooks.work(f"{n} steps", done[0], len(test))
-
-        df, summary = evaluate(method, test, cfg, device=ctx.device, on_batch=on_batch)
-        path = ctx.workdir / "per_case.csv"
-        df.to_csv(path, index=False)
+        method, ckpt, _, path, summary = score_checkpoint(ctx, job, snapshot, f"{n} steps")
         metrics = {**numeric(summary), "train_steps": n, "train_seconds": float(ckpt["elapsed_s"])}
         stage = getattr(method, "stage", None)  # two-stage methods: 1 before the switch
         if stage is not None:

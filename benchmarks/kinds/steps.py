@@ -11,7 +11,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from benchmarks.kinds.base import ExperimentKind, register, train, trained_config
+from benchmarks.kinds.base import (
+    ExperimentKind,
+    register,
+    score_checkpoint,
+    train,
+    trained_config,
+)
 
 
 @register
@@ -47,25 +53,13 @@ class Steps(ExperimentKind):
         return cfg
 
     def run(self, child, ctx):
-        from benchmarks.evaluate import evaluate
-        from benchmarks.pipeline import eval_config_from
         from benchmarks.trained import ChildOutput, numeric
 
         job = train(child, ctx)
         k = int(child.settings["num_inference_steps"])
-        method, ckpt = ctx.cache.model(job.checkpoint, ctx.device)
-        cfg = eval_config_from(ckpt, num_inference_steps=k)
-        test = ctx.cache.test_split(job.spec, ctx.profile)
-        done = [0]
-
-        def on_batch(b: int) -> None:
-            done[0] += b
-            if ctx.hooks:
-                ctx.hooks.work(f"K={k}", done[0], len(test))
-
-        df, summary = evaluate(method, test, cfg, device=ctx.device, on_batch=on_batch)
-        path = ctx.workdir / "per_case.csv"
-        df.to_csv(path, index=False)
+        _, _, cfg, path, summary = score_checkpoint(
+            ctx, job, job.checkpoint, f"K={k}", num_inference_steps=k
+        )
         (ctx.workdir / "eval_config.json").write_text(json.dumps(cfg.__dict__, indent=2))
         return ChildOutput(
             {**numeric(summary), "num_inference_steps": k},
