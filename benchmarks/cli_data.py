@@ -124,6 +124,37 @@ def show(
     Console().print(f"wrote {out}")
 
 
+@data_app.command("prepare")
+def prepare(
+    name: str = typer.Argument(..., help="Dataset with raw files (glas, knee3d, knee2d)."),
+    out: Path = typer.Option(..., "--out", help="Data root to write DIR/prepared/NAME/ into."),
+    profile: str = typer.Option("quick", "--profile", help="Whose size and preprocessing."),
+    data_root: Path | None = ROOT_OPT,
+) -> None:
+    """Decode, resize and scale every case once into one array file (bit-identical to what
+    training reads from the raw files), for machines that do not hold the raw data: point
+    their data root at DIR."""
+    from benchmarks.data import get_info
+    from benchmarks.data.prepare import prepare_dataset
+    from benchmarks.profiles import load_profile
+
+    try:
+        info = get_info(name)
+        ds = load_profile(profile).for_dataset(name, info.spatial_dims).dataset(name)
+        file = prepare_dataset(
+            name,
+            size=ds.size,
+            image_resize=ds.image_resize,
+            intensity=ds.intensity,
+            out=out,
+            root=data_root,
+        )
+    except BenchError as exc:
+        _fail(exc)
+    size_mb = file.stat().st_size / 1e6
+    Console().print(f"wrote {file} ({size_mb:.1f} MB); use it with --data-root {out}")
+
+
 @data_app.command("download")
 def download(
     name: str = typer.Argument(..., help="Dataset to fetch: glas (the official Warwick archive)."),

@@ -61,8 +61,19 @@ def get_entry(name: str) -> DatasetEntry:
 
 
 def open_source(name: str, *, root=None, path=None, seed: int = 0) -> Source:
-    """Locate a dataset (data root or `path`) and list its files, without decoding them."""
-    return get_entry(name).open(root, path, seed)
+    """Locate a dataset (data root or `path`) and list its files, without decoding them.
+
+    A data root that holds ``prepared/<name>/`` but not ``<name>/`` gives the prepared arrays
+    (``benchmarks.data.prepared``, written by ``bench data prepare``)."""
+    entry = get_entry(name)
+    if path is None and entry.needs_root and entry.info is not None:
+        from benchmarks.data.prepared import PreparedSource, prepared_folder
+        from benchmarks.settings import data_root
+
+        folder = prepared_folder(data_root(root), name)
+        if folder is not None:
+            return PreparedSource(folder, entry.info)
+    return entry.open(root, path, seed)
 
 
 def split_record(
@@ -131,10 +142,7 @@ def load_split(
     image_resize / intensity / augmentation: the preprocessing switches of transforms.py (the
         profile's dataset settings); augmentation only acts with ``augment=True``.
     """
-    import torch
-
     from benchmarks.data.dataset import SegDataset
-    from benchmarks.data.transforms import resize_image, resize_label, scale_intensity
 
     start = time.perf_counter()
     source = open_source(name, root=root, path=path, seed=seed)
@@ -144,19 +152,12 @@ def load_split(
         cases = cases[: max(0, int(limit))]
     if not cases:
         raise ConfigError(f"{name}: split {split!r} has no cases")
-    images = torch.empty((len(cases), source.info.in_channels, *size), dtype=torch.float32)
-    labels = torch.empty((len(cases), 1, *size), dtype=torch.uint8)
     keep_native = split == "test" if native is None else bool(native)
-    native_labels: list[torch.Tensor | None] = []
-    spacings: list[tuple[float, ...]] = []
-    for i, sample in enumerate(source.load(cases, size)):
-        image = resize_image(torch.from_numpy(sample.image), size, image_resize)
-        images[i] = scale_intensity(image, intensity)
-        label = torch.from_numpy(sample.label[None].astype(np.uint8))
-        labels[i] = resize_label(label, size)
-        if keep_native:  # None: the native size is the training size, labels[i] is the label
-            native_labels.append(None if tuple(label.shape[1:]) == size else label)
-            spacings.append(sample.spacing or (1.0,) * len(size))
+    if hasattr(source, "tensors"):  # prepared arrays: already decoded and resized
+        decoded = source.tensors(cases, size, image_resize, intensity, keep_native)
+    else:
+        decoded = decode_cases(source, cases, size, image_resize, intensity, keep_native)
+    images, labels, native_labels, spacings = decoded
     log.info(
         "%s/%s: %d cases at %s in %.1fs",
         name,
@@ -176,3 +177,32 @@ def load_split(
         native_labels=native_labels if keep_native else None,
         spacings=spacings if keep_native else None,
     )
+
+
+def decode_cases(
+    source: Source,
+    cases: Sequence,
+    size: tuple[int, ...],
+    image_resize: str,
+    intensity: str,
+    keep_native: bool,
+) -> tuple:
+    """Decode, resize and scale ``cases``: ``(images, labels, native_labels, spacings)`` as
+    ``load_split`` keeps them (the last two empty unless ``keep_native``)."""
+    import torch
+
+    from benchmarks.data.transforms import resize_image, resize_label, scale_intensity
+
+    images = torch.empty((len(cases), source.info.in_channels, *size), dtype=torch.float32)
+    labels = torch.empty((len(cases), 1, *size), dtype=torch.uint8)
+    native_labels: list = []
+    spacings: list[tuple[float, ...]] = []
+    for i, sample in enumerate(source.load(cases, size)):
+        image = resize_image(torch.from_numpy(sample.image), size, image_resize)
+        images[i] = scale_intensity(image, intensity)
+        label = torch.from_numpy(sample.label[None].astype(np.uint8))
+        labels[i] = resize_label(label, size)
+        if keep_native:  # None: the native size is the training size, labels[i] is the label
+            native_labels.append(None if tuple(label.shape[1:]) == size else label)
+            spacings.append(sample.spacing or (1.0,) * len(size))
+    return images, labels, native_labels, spacings
