@@ -48,6 +48,8 @@ _PACKAGES = {  # environment() key -> distribution name
     "smp": "segmentation-models-pytorch",
     "mlflow": "mlflow",
 }
+#: a distribution that provides the same import package where the first is not installed
+_ALTERNATIVES = {"mlflow": "mlflow-skinny"}
 
 
 @dataclass(frozen=True)
@@ -223,13 +225,19 @@ def ratio(a: TimingResult, b: TimingResult) -> float:
 
 
 def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "absent"
+    for name in (dist, _ALTERNATIVES.get(dist)):
+        try:
+            return importlib.metadata.version(name) if name else "absent"
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "absent"
 
 
 def _git_sha() -> str:
+    # a copy of the code without .git (a container, a lent machine) says its commit in
+    # $LDSEG_GIT_SHA
+    if os.environ.get("LDSEG_GIT_SHA"):
+        return os.environ["LDSEG_GIT_SHA"]
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],

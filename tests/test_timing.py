@@ -95,3 +95,10 @@ def test_cpu_attention_flops_are_counted():
     # backward (PyTorch's formula for the CUDA kernels): recompute the scores + 4 gradient
     # matmuls = 5 matmuls of 2*b*h*s*s*d
     assert fwd_bwd == (4 + 10) * b * h * s * s * d
+
+
+def test_git_sha_from_environment_for_copies_without_git(monkeypatch) -> None:
+    from benchmarks.timing import environment
+
+    monkeypatch.setenv("LDSEG_GIT_SHA", "0123abcd")
+    assert environment()["git_sha"] == "0123abcd"
