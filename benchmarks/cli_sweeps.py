@@ -40,6 +40,7 @@ from benchmarks.validate_args import (
     parse_settings,
     resolve_sampling_steps,
     setting_item,
+    value,
 )
 
 app = typer.Typer()
@@ -77,6 +78,15 @@ RayAddressOpt = Annotated[
 RetriesOpt = Annotated[
     int, typer.Option(min=0, help="with --executor ray: reruns of a child whose worker died")
 ]
+CachedOnlyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--cached-only",
+        help="assemble the sweep from children already in the store (e.g. computed on a GPU "
+        "with the same --device) and render it; nothing is trained or scored, and a child not "
+        "in the store is listed as MISSING (exit 1)",
+    ),
+]
 SystemMetricsOpt = Annotated[
     bool,
     typer.Option(
@@ -102,6 +112,7 @@ class SweepOptions:
     executor: str = "local"  # where the children run (benchmarks/executors.py)
     ray_address: str | None = None
     retries: int = 1
+    cached_only: bool = False
 
 
 def sweep(name: str, opts: SweepOptions, settings: dict[str, Any]) -> None:
@@ -120,12 +131,13 @@ def sweep(name: str, opts: SweepOptions, settings: dict[str, Any]) -> None:
         profile=opts.profile,
         seeds=parse_list(opts.seeds, setting_item("seeds"), "--seeds", "seed"),
         methods=parse_list(opts.methods, str, "--methods", "method"),
-        device=check_device(opts.device),
+        device=str(value(opts.device)) if opts.cached_only else check_device(opts.device),
         force=opts.force,
         tracking_uri=opts.tracking_uri,
         data_root=opts.data_root,
         settings=settings,
         executor=executor,
+        cached_only=opts.cached_only,
     )
     # bad input (a runtime size no method takes too) fails here, before anything is written
     prepare(name, run_opts)
@@ -171,6 +183,7 @@ def run_cmd(
     executor: ExecutorOpt = Executor.local,
     ray_address: RayAddressOpt = None,
     retries: RetriesOpt = 1,
+    cached_only: CachedOnlyOpt = False,
 ) -> None:
     """Run an experiment sweep (cached by config hash) and render its report."""
     if system_metrics:
@@ -192,6 +205,7 @@ def run_cmd(
         executor,
         ray_address,
         retries,
+        cached_only,
     )
     sweep(name, opts, with_folds(name, parse_settings(set_), folds))
 
@@ -231,6 +245,7 @@ def runtime_cmd(
     executor: ExecutorOpt = Executor.local,
     ray_address: RayAddressOpt = None,
     retries: RetriesOpt = 1,
+    cached_only: CachedOnlyOpt = False,
 ) -> None:
     """Fig. 6b: per-image latency and peak memory vs image size (untrained weights)."""
     settings = {
@@ -241,7 +256,7 @@ def runtime_cmd(
     }
     opts = SweepOptions(
         profile, None, methods, device, force, tracking_uri, None, report_dir,
-        executor, ray_address, retries,
+        executor, ray_address, retries, cached_only,
     )  # fmt: skip
     sweep("runtime", opts, settings)
 
@@ -266,6 +281,7 @@ def robustness_cmd(
     executor: ExecutorOpt = Executor.local,
     ray_address: RayAddressOpt = None,
     retries: RetriesOpt = 1,
+    cached_only: CachedOnlyOpt = False,
 ) -> None:
     """Fig. 8a: DSC of LDSeg vs Res-Unet on noisy test images (trained models reused)."""
     values = parse_list(sigmas, setting_item("robustness_sigmas"), "--sigmas", "sigma")
@@ -277,7 +293,7 @@ def robustness_cmd(
     }
     opts = SweepOptions(
         profile, seeds, methods, device, force, tracking_uri, data_root, report_dir,
-        executor, ray_address, retries,
+        executor, ray_address, retries, cached_only,
     )  # fmt: skip
     sweep("robustness", opts, settings)
 
@@ -299,12 +315,13 @@ def uncertainty_cmd(
     executor: ExecutorOpt = Executor.local,
     ray_address: RayAddressOpt = None,
     retries: RetriesOpt = 1,
+    cached_only: CachedOnlyOpt = False,
 ) -> None:
     """Fig. 10: N-sample mean / SD maps and the AUROC of the SD for errors."""
     settings = {"uncertainty_samples": samples, "uncertainty_cases": cases}
     opts = SweepOptions(
         profile, seeds, None, device, force, tracking_uri, data_root, report_dir,
-        executor, ray_address, retries,
+        executor, ray_address, retries, cached_only,
     )  # fmt: skip
     sweep("uncertainty", opts, settings)
 
@@ -363,3 +380,5 @@ def _summary(res) -> None:
         )
     for r in res.failed:
         err_console.print(f"FAILED {r.child.run_name}: {r.error}", markup=False)
+    for r in res.missing:
+        err_console.print(f"MISSING {r.child.run_name}: {r.error}", markup=False)

@@ -75,12 +75,15 @@ class RunOptions:
     out_root: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)  # ExperimentSettings overrides
     executor: ExecutorOptions = field(default_factory=ExecutorOptions)  # local | ray
+    # assemble the sweep from children already in the store (computed elsewhere, e.g. on a
+    # lent GPU with --device cuda); nothing is trained or scored, absent ones are MISSING
+    cached_only: bool = False
 
 
 @dataclass
 class ChildResult:
     child: Child
-    status: str  # FINISHED | FAILED | CACHED
+    status: str  # FINISHED | FAILED | CACHED | MISSING (--cached-only: not in the store)
     run_id: str | None
     config_hash: str
     error: str | None = None
@@ -102,8 +105,12 @@ class SweepResult:
         return [r for r in self.results if r.status == "FAILED"]
 
     @property
+    def missing(self) -> list[ChildResult]:
+        return [r for r in self.results if r.status == "MISSING"]
+
+    @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.missing
 
 
 class Interrupted(KeyboardInterrupt):
@@ -167,7 +174,8 @@ def prepare(name: str, options: RunOptions) -> tuple[Plan, Any]:
     sweep_plan = plan(exp, settings, options.methods, options.seeds)
     # e.g. runtime: image sizes a method cannot take become skipped cells
     sweep_plan = get_kind(exp.kind).check_plan(sweep_plan, profile)
-    _check_data_root(sweep_plan, options.data_root)
+    if not options.cached_only:  # nothing is trained or scored: no data read
+        _check_data_root(sweep_plan, options.data_root)
     _check_store(options)
     return sweep_plan, profile
 
@@ -227,6 +235,7 @@ def _sweep(sweep_plan: Plan, profile, options: RunOptions, hooks: Hooks, env: di
         "profile": profile.name,
         "device": options.device,
         "settings": relevant_settings(exp, settings),
+        **({"cached_only": True} if options.cached_only else {}),
         "methods": methods,
         "seeds": seeds,
     }
@@ -237,6 +246,7 @@ def _sweep(sweep_plan: Plan, profile, options: RunOptions, hooks: Hooks, env: di
         "git_sha": env["git_sha"],
         "mlflow.source.git.commit": env["git_sha"],
         **{f"env.{k}": v for k, v in env.items()},
+        **({"cached_only": "true"} if options.cached_only else {}),
     }
     parent_id: str | None = None
     results: list[ChildResult] = []
@@ -256,6 +266,7 @@ def _sweep(sweep_plan: Plan, profile, options: RunOptions, hooks: Hooks, env: di
                 options.device,
                 options.data_root,
                 options.force,
+                options.cached_only,
                 tracker.uri,
                 exp_id,
                 parent_id,
@@ -287,6 +298,7 @@ class SweepWork:
     device: str
     data_root: str | None
     force: bool
+    cached_only: bool
     tracking_uri: str
     exp_id: str
     parent_id: str
@@ -321,7 +333,7 @@ def run_child(
             hooks,
         )
         job = (child, i, total, ctx, tracker, work.exp_id, work.parent_id, cache or {})
-        return _run_child(*job, work.base_tags, hooks, signals, work.force)
+        return _run_child(*job, work.base_tags, hooks, signals, work.force, work.cached_only)
 
 
 def _run_children(sweep_plan, work, executor, tracker, cache, hooks, signals, results) -> None:
@@ -345,6 +357,8 @@ def _run_children(sweep_plan, work, executor, tracker, cache, hooks, signals, re
     todo = []
     for child in sweep_plan.children:  # cached children are reported, not sent to the cluster
         done = _precached(work, child, cache)
+        if done is None and work.cached_only:
+            done = _missing(child, "")
         if done is None:
             todo.append(child)
         else:
@@ -467,6 +481,7 @@ def _run_child(
     hooks: Hooks,
     signals: _Signals | None = None,
     force: bool = False,
+    cached_only: bool = False,
 ) -> ChildResult:
     kind = get_kind(child.kind)
     t0 = time.perf_counter()
@@ -483,6 +498,10 @@ def _run_child(
         hooks.on_child_start(child, i, total, cached is not None)
     if cached is not None:
         return _cached(child, h, cached, hooks)
+    if cached_only:
+        if hooks.on_child_end:
+            hooks.on_child_end(child, "MISSING", 0.0)
+        return _missing(child, h)
 
     # one process at a time per child of this store; a second one waits, then finds it done
     lock = tracker.lock(exp_id, h)
@@ -524,6 +543,11 @@ def _acquire(lock, what: str) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def _missing(child: Child, h: str) -> ChildResult:
+    log.warning("missing: %s is not in the store (--cached-only)", child.run_name)
+    return ChildResult(child, "MISSING", None, h, "not in the store (--cached-only: not run)")
 
 
 def _cached(child: Child, h: str, run, hooks: Hooks) -> ChildResult:

@@ -18,7 +18,6 @@ from reports.stats import mean_ci
 from reports.tables import FOLD, fmt
 
 
-
 def has_folds(runs: pd.DataFrame) -> bool:
     return FOLD in runs.columns and runs[FOLD].notna().any()
 

@@ -104,12 +104,15 @@ def load_sweep(
             "train_hash": t.get("train_hash", ""),
             "device": t.get("device", ""),
             "env.device": t.get("env.device", ""),
+            "env.cpu": t.get("env.cpu", ""),
+            "env.git_sha": t.get("env.git_sha", ""),
         }
         row.update({k: _num(v) for k, v in t.items() if k.startswith("setting.")})
         row.update(r.data.metrics)
         rows.append(row)
         params[r.info.run_id] = dict(r.data.params)
-    failed = [c for c in sweep["children"] if c["status"] == "FAILED"]
+    # MISSING: a --cached-only sweep's child that was not in the store (never run)
+    failed = [c for c in sweep["children"] if c["status"] in ("FAILED", "MISSING")]
     return SweepData(
         experiment,
         pid,

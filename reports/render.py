@@ -26,8 +26,8 @@ from benchmarks.experiments import get_experiment
 from benchmarks.kinds import get_kind
 from reports import export, figures, folds
 from reports import paper_numbers as paper
-from reports.deviations import deviations_section
 from reports.budget import render_budget
+from reports.deviations import deviations_section
 from reports.export import DisplayTable
 from reports.load import SweepData, load_sweep
 from reports.stats import N_RESAMPLES, paired_comparison
@@ -131,14 +131,39 @@ def _settings(runs: pd.DataFrame, **names: str) -> pd.DataFrame:
     return runs.rename(columns=mapping)
 
 
+def _measured_on(runs: pd.DataFrame, tags: dict) -> str:
+    """Where the children ran (their own environment tags; a ``--cached-only`` sweep's parent
+    ran elsewhere), else the parent's."""
+    pairs = []
+    if len(runs) and "env.device" in runs:
+        pairs = sorted(
+            {(d, c) for d, c in zip(runs["env.device"], runs["env.cpu"], strict=True) if d}
+        )
+    if not pairs:
+        pairs = [(tags.get("env.device", "?"), tags.get("env.cpu", ""))]
+    return "; ".join(f"{d}, {c}" if c else d for d, c in pairs)
+
+
+def _commits(runs: pd.DataFrame, tags: dict) -> str:
+    shas = (
+        sorted({s for s in runs.get("env.git_sha", pd.Series(dtype=str)) if s}) if len(runs) else []
+    )
+    return ", ".join(s[:10] for s in shas) or tags.get("git_sha", "?")[:10]
+
+
 def _header(sweep: SweepData, exp) -> list[str]:
     t = sweep.tags
     lines = [
         f"- paper: {exp.paper}",
         f"- profile: `{sweep.profile}`; device: {t.get('device', '?')} "
-        f"({t.get('env.device', '?')}, {t.get('env.cpu', '')}); git {t.get('git_sha', '?')[:10]}",
+        f"({_measured_on(sweep.runs, t)}); git {_commits(sweep.runs, t)}",
         f"- MLflow sweep run: `{sweep.parent_run_id}` ({len(sweep.runs)} finished children)",
     ]
+    if t.get("cached_only") == "true":
+        lines.append(
+            f"- assembled with `--cached-only` on {t.get('env.device', '?')} "
+            f"({t.get('env.cpu', '')}) from children computed where the line above says"
+        )
     if get_kind(exp.kind).trained:  # children per seed
         lines.append(
             "- numbers: mean ± 95% CI over seeds (Student t); with one seed the mean "
@@ -182,12 +207,18 @@ def _footer(sweep: SweepData) -> list[str]:
                 "",
             ]
     if sweep.failed:
-        lines += ["## Failed children (not in the tables)", ""]
+        lines += ["## Failed or missing children (not in the tables)", ""]
         lines += [
-            f"- {c['method']} on {c['dataset']} (seed {c['seed']}): {c['error']}"
+            f"- {c['status'].lower()}: {c['method']} on {c['dataset']} (seed {c['seed']}"
+            f"{_fold(c)}): {c['error']}"
             for c in sweep.failed
         ]
     return lines
+
+
+def _fold(child: dict) -> str:
+    fold = dict(map(tuple, child.get("setting") or [])).get("fold")
+    return f", fold {fold}" if fold is not None else ""
 
 
 # -- accuracy tables ---------------------------------------------------------------------------

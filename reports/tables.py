@@ -138,7 +138,8 @@ def accuracy_table(
     skip = {s["method"]: s["reason"] for s in skipped if s["dataset"] == dataset}
     for f in failed:
         if f["dataset"] == dataset and f["method"] not in methods:
-            skip.setdefault(f["method"], "failed (see below)")
+            status = "missing" if f.get("status") == "MISSING" else "failed"
+            skip.setdefault(f["method"], f"{status} (see below)")
     order = _order(methods, ref_methods, skip)
     tests = comparison.set_index("method") if comparison is not None and len(comparison) else None
     rows = []

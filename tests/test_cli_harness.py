@@ -190,3 +190,24 @@ def test_runtime_smoke(env):
 def test_missing_data_root_is_exit_2(env, tmp_path):
     res, _ = bench({**env, "LDSEG_DATA": str(tmp_path / "nowhere")}, "run", "table2")
     assert res.exit_code == 2 and "data root not found" in res.output
+
+
+def test_cached_only_assembles_without_computing(table2, env, tmp_path):
+    """(Last in this module: it leaves a newer table2 sweep behind.) --cached-only renders from the store: seed 0 is there, seed 1 never ran (MISSING, exit 1,
+    listed in the report), nothing is trained; --device cuda needs no GPU (only a hash label),
+    and no cuda child is in this store."""
+    jobs = Path(env["LDSEG_OUT"], "jobs")
+    before = sorted(p.name for p in jobs.iterdir())
+    out = tmp_path / "rep"
+    args = ("run", "table2", "--profile", "smoke", "--methods", "unet", "--cached-only")
+    res, _ = bench(env, *args, "--seeds", "0,1", "--report-dir", str(out))
+    assert res.exit_code == 1, res.output
+    assert "1 cached, 1 missing" in res.output
+    assert "MISSING unet-glas-s1: not in the store" in res.output
+    md = (out / "table2" / "report.md").read_text()
+    assert "- missing: unet on glas (seed 1): not in the store" in md
+    assert "assembled with `--cached-only`" in md
+    assert sorted(p.name for p in jobs.iterdir()) == before  # nothing trained
+    res, _ = bench(env, *args, "--seeds", "0", "--device", "cuda", "--report-dir", str(out))
+    assert res.exit_code == 1, res.output
+    assert "1 missing" in res.output and "CUDA is not available" not in res.output
