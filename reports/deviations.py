@@ -106,7 +106,9 @@ def deviations_section(
     for (method, dataset), run_ids in sorted(grouped.items()):
         merged: dict[str, tuple[list[str], str]] = {}
         for rid in run_ids:
-            for key, (_, b) in row_deviations(params.get(rid, {}), method, dataset, profile).items():
+            for key, (_, b) in row_deviations(
+                params.get(rid, {}), method, dataset, profile
+            ).items():
                 merged.setdefault(key, ([], b))
         for key, (vals, _) in merged.items():  # every run's value, paper-equal ones included
             for rid in run_ids:

@@ -36,6 +36,7 @@ from reports.tables import (
     best_directions,
     fmt,
     fmt_p,
+    native_change,
     summarize,
     switches,
     to_markdown,
@@ -233,6 +234,9 @@ def _accuracy(sweep: SweepData, exp, out: Path, tables: list[DisplayTable]):
         body += [f"## {paper.label(ds)}", "", to_markdown(table), ""]
         if not len(long):
             continue
+        body += _native_lines(
+            long, "dsc_combined" if "dsc_combined" in set(long["metric"]) else "dsc"
+        )
         longs.append(long)
         multi = paper.per_class(ds) is not None and exp.name in ("table1", "table3")
         metric = "dsc_combined" if multi else "dsc"
@@ -258,8 +262,26 @@ def _accuracy(sweep: SweepData, exp, out: Path, tables: list[DisplayTable]):
     return body, pd.concat(longs) if longs else pd.DataFrame()
 
 
+def _native_lines(long: pd.DataFrame, metric: str) -> list[str]:
+    """One line per method: how the DSC moves from the training resolution to native."""
+    change = native_change(long, metric)
+    if not len(change):
+        return []
+    parts = [
+        f"{paper.display(r.method)} {r.train_res:.3f} → {r.native:.3f} ({r.change:+.4f})"
+        for r in change.itertuples()
+    ]
+    return [
+        f"Native vs training resolution ({metric}, mean over seeds): " + "; ".join(parts) + ".",
+        "",
+    ]
+
+
 _ACCURACY_LEGEND = (
-    'Columns: K = sampling steps behind the row ("-": one forward pass); seeds and test '
+    'Columns: K = sampling steps behind the row ("-": one forward pass); DSC / IoU at the '
+    "training resolution; *native*: the same predictions scored at each case's file size "
+    "(class probabilities resampled bilinear/trilinear, then argmax; `benchmarks/native.py`), "
+    "HD95 of both in the CSV; seeds and test "
     "cases per row; p = two-sided paired Wilcoxon signed-rank test of LDSeg vs that row over "
     "the test cases (each case's DSC averaged over the seeds first; one seed is still a "
     "paired test), Holm-corrected across the rows. Cost (mean over seeds, this sweep's "

@@ -130,7 +130,8 @@ def accuracy_table(
     else:
         cols = [("dsc", "dsc", 0, "DSC"), ("iou", "iou", 1, "IoU")]
     costs = cost_metrics(sub)
-    metrics = [c[0] for c in cols] + costs
+    natives = native_metrics(sub, [c[0] for c in cols])
+    metrics = [c[0] for c in cols] + list(natives.values()) + hd95_metrics(sub) + costs
     sub = pool_folds(sub, [c[0] for c in cols])
     long = summarize(sub, metrics, ["method"]) if len(sub) else pd.DataFrame()
     methods = list(dict.fromkeys(sub["method"])) if len(sub) else []
@@ -149,6 +150,10 @@ def accuracy_table(
         row = {"method": paper.display(m), "K": _k(g) if ran else "-"}
         for metric, kind, idx, title in cols:
             row[title] = _cell(long, m, metric, skip.get(m) or ("not run" if not ran else None))
+            if metric in natives:  # the same predictions scored at each case's file size
+                row[f"{title} native"] = _cell(
+                    long, m, natives[metric], skip.get(m) or ("not run" if not ran else None)
+                )
             row[f"{title} (paper{_paper_class(ref, idx)})"] = fmt_paper(
                 _paper_value(ref, table, m, kind, idx)
             )
@@ -165,7 +170,7 @@ def accuracy_table(
     if len(long):
         long["paper"] = [
             _paper_value(ref, table, r.method, _kind(r.metric), _idx(r.metric, cols))
-            if r.metric not in COST_COLUMNS
+            if r.metric in {c[0] for c in cols}  # native twins, HD95, costs: no paper value
             else None
             for r in long.itertuples()
         ]
@@ -201,6 +206,34 @@ def pool_folds(runs: pd.DataFrame, accuracy: Sequence[str]) -> pd.DataFrame:
         row["folds"] = int(g[FOLD].nunique())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def native_metrics(runs: pd.DataFrame, metrics: Sequence[str]) -> dict[str, str]:
+    """``{metric: its native-resolution twin}`` for the twins the runs logged
+    (``benchmarks.native``: ``dsc`` -> ``dsc_native``, ``dsc_fc`` -> ``dsc_fc_native``)."""
+    return {m: f"{m}_native" for m in metrics if _has(runs, f"{m}_native")}
+
+
+def hd95_metrics(runs: pd.DataFrame) -> list[str]:
+    """HD95 columns (training resolution in resized pixels, native in the unit its name
+    states), for the CSV; not shown in the display table."""
+    return sorted(c for c in runs.columns if c.startswith("hd95_") and _has(runs, c))
+
+
+def native_change(long: pd.DataFrame, metric: str = "dsc") -> pd.DataFrame:
+    """Per method: mean native-resolution minus mean training-resolution ``metric``."""
+    if not len(long):
+        return pd.DataFrame(columns=["method", "train_res", "native", "change"])
+    wide = long[long["metric"].isin([metric, f"{metric}_native"])].pivot_table(
+        index="method", columns="metric", values="mean", sort=False
+    )
+    if f"{metric}_native" not in wide or metric not in wide:
+        return pd.DataFrame(columns=["method", "train_res", "native", "change"])
+    out = pd.DataFrame(
+        {"train_res": wide[metric], "native": wide[f"{metric}_native"]}
+    ).reset_index()
+    out["change"] = out["native"] - out["train_res"]
+    return out
 
 
 def cost_metrics(runs: pd.DataFrame) -> list[str]:

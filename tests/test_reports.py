@@ -357,3 +357,27 @@ def test_report_command_writes_the_chosen_format(sweep, tmp_path):
     assert_valid_latex((tmp_path / "table2" / "table2.tex").read_text())
     bad = CliRunner().invoke(app, [*args, "pdf"], env=env)
     assert bad.exit_code == 2 and "unknown report format 'pdf'" in bad.output
+
+
+def test_native_twins_go_to_the_csv_and_the_change_is_per_method():
+    import pandas as pd
+
+    from reports.tables import accuracy_table, native_change
+
+    runs = pd.DataFrame(
+        {
+            "method": ["ldseg", "ldseg", "unet", "unet"],
+            "dataset": ["glas"] * 4,
+            "seed": [0, 1, 0, 1],
+            "dsc": [0.80, 0.84, 0.90, 0.86],
+            "dsc_native": [0.81, 0.85, 0.89, 0.85],
+            "iou": [0.7, 0.7, 0.8, 0.8],
+            "hd95_gland_native_px": [90.0, 80.0, 70.0, 60.0],
+        }
+    )
+    table, long = accuracy_table(runs, "glas", "table2", [])
+    assert "DSC native" in table.columns and "IoU native" not in table.columns
+    assert {"dsc_native", "hd95_gland_native_px"} <= set(long["metric"])
+    assert long.loc[long["metric"] == "dsc_native", "paper"].isna().all()
+    change = native_change(long).set_index("method")["change"]
+    assert change["ldseg"] == pytest.approx(0.01) and change["unet"] == pytest.approx(-0.01)
