@@ -141,14 +141,16 @@ DISPLAY_NAMES = {
     "ldseg-ld-id": "LDSeg(ld,id)",
     "unet": "U-net",
     "resunet": "Res-Unet",
-    "nnunet": "nnUNet",
+    "nnunet": "nnUNet-style",
     "unetpp": "U-net++",
     "swinunet": "SwinUNet",
     "swinunetr": "SwinUNETR (stand-in)",
     "vnet": "V-net",
-    "lsegdiff": "LSegDiff",
-    "medsegdiff": "MedSegDiff",
-    "sdfddpm": "SDF-DDPM",
+    # the competitors as built here, not their authors' code (each class docstring says what
+    # differs): report rows are printed beside the paper's numbers under these names
+    "lsegdiff": "LSegDiff-style",
+    "medsegdiff": "MedSegDiff-style (no FF-parser)",
+    "sdfddpm": "SDF-DDPM-style",
     "medt": "MedT",
 }
 

@@ -238,8 +238,7 @@ def _accuracy(sweep: SweepData, exp, out: Path, tables: list[DisplayTable]):
             long, "dsc_combined" if "dsc_combined" in set(long["metric"]) else "dsc"
         )
         longs.append(long)
-        multi = paper.per_class(ds) is not None and exp.name in ("table1", "table3")
-        metric = "dsc_combined" if multi else "dsc"
+        metric = "dsc_combined" if "dsc_combined" in set(long["metric"]) else "dsc"
         figures.accuracy_bars(
             long, out / f"{ds}_dsc.png", f"{exp.name}: {paper.label(ds)}", metric=metric
         )
@@ -312,8 +311,9 @@ def _paired_text(res: pd.DataFrame) -> list[str]:
     ref, other = paper.display(best["reference"]), paper.display(best["method"])
     return [
         "",
-        f"Paired over {int(best['n_cases'])} test cases (per-case DSC averaged over "
-        f"{int(best['seeds_reference'])} / {int(best['seeds_method'])} seeds): {ref} − best "
+        f"Paired over {int(best['n_cases'])} test cases (per-case DSC averaged over the runs "
+        f"that scored it: {int(best['seeds_reference'])} / {int(best['seeds_method'])} runs, "
+        f"seeds or folds): {ref} − best "
         f"other method ({other}) = {best['mean_diff']:+.3f} mean per-case DSC, 95% bootstrap "
         f"CI [{best['ci_low']:+.3f}, {best['ci_high']:+.3f}] ({N_RESAMPLES:,} resamples, "
         f"percentile), median {best['median_diff']:+.3f}; Wilcoxon W = "

@@ -97,7 +97,9 @@ def class_columns(runs: pd.DataFrame, dataset: str) -> list[str]:
             {
                 c[4:]
                 for c in runs.columns
-                if c.startswith("dsc_") and c not in ("dsc_mean", "dsc_combined")
+                if c.startswith("dsc_")
+                and c not in ("dsc_mean", "dsc_combined", "dsc_native")
+                and not c.endswith("_native")
             }
         )
     return names
@@ -120,9 +122,10 @@ def accuracy_table(
     if runs.empty:
         runs = pd.DataFrame(columns=["method", "dataset", "seed"])
     sub = _train_rate(runs[runs["dataset"] == dataset])
-    ref = paper.per_class(dataset) if table in ("table1", "table3") else None
-    if ref is not None:
-        names = class_columns(sub, dataset)
+    names = class_columns(sub, dataset) if table in ("table1", "table3") else []
+    multi = len(names) > 1  # per-class columns; paper numbers only where the paper has a table
+    ref = paper.per_class(dataset) if multi else None
+    if multi:
         cols = [(f"dsc_{c}", "dsc", i, f"DSC {c}") for i, c in enumerate(names[:2])]
         cols += [("dsc_combined", "dsc", 2, "DSC combined")]
         cols += [(f"iou_{c}", "iou", i, f"IoU {c}") for i, c in enumerate(names[:2])]
@@ -154,9 +157,10 @@ def accuracy_table(
                 row[f"{title} native"] = _cell(
                     long, m, natives[metric], skip.get(m) or ("not run" if not ran else None)
                 )
-            row[f"{title} (paper{_paper_class(ref, idx)})"] = fmt_paper(
-                _paper_value(ref, table, m, kind, idx)
-            )
+            if ref is not None or not multi:
+                row[f"{title} (paper{_paper_class(ref, idx)})"] = fmt_paper(
+                    _paper_value(ref, table, m, kind, idx)
+                )
         row["seeds"] = int(g["seed"].nunique()) if ran else 0
         row["cases"] = int(g["n_cases"].max()) if ran and _has(g, "n_cases") else "-"
         for title, key in zip(P_COLUMNS, ("p_value", "p_holm"), strict=True):

@@ -69,7 +69,7 @@ def test_accuracy_table_marks_skips_and_missing_rows():
     assert rows.loc["LDSeg", "DSC"].startswith("0.850 ± ")
     assert rows.loc["LDSeg", "DSC (paper)"] == "0.91"
     assert rows.loc["U-net", "DSC"] == "0.700 (n=1)"
-    assert rows.loc["SDF-DDPM", "DSC"] == "n/a"
+    assert rows.loc["SDF-DDPM-style", "DSC"] == "n/a"
     assert rows.loc["MedT", "DSC"] == "not run"  # a paper row we do not implement
     assert table["method"].iloc[-1] == "LDSeg"
     assert set(long["metric"]) == {"dsc", "iou"}
@@ -381,3 +381,29 @@ def test_native_twins_go_to_the_csv_and_the_change_is_per_method():
     assert long.loc[long["metric"] == "dsc_native", "paper"].isna().all()
     change = native_change(long).set_index("method")["change"]
     assert change["ldseg"] == pytest.approx(0.01) and change["unet"] == pytest.approx(-0.01)
+
+
+def test_knee2d_is_never_beside_the_papers_echo_numbers():
+    import pandas as pd
+
+    from reports.tables import accuracy_table
+
+    runs = pd.DataFrame(
+        {
+            "method": ["ldseg", "unet"],
+            "dataset": ["knee2d", "knee2d"],
+            "seed": [0, 0],
+            "dsc_femur": [0.9, 0.8],
+            "dsc_tibia": [0.7, 0.6],
+            "dsc_combined": [0.85, 0.75],
+            "iou_femur": [0.8, 0.7],
+            "iou_tibia": [0.6, 0.5],
+            "iou_combined": [0.7, 0.6],
+        }
+    )
+    table, long = accuracy_table(runs, "knee2d", "table1", [])
+    assert not [c for c in table.columns if "paper" in c]  # per-class columns, no Echo LV/LA
+    assert [c for c in table.columns if c.startswith("DSC ")][:1] != []
+    assert long["paper"].isna().all()
+    echo, _ = accuracy_table(runs.assign(dataset="echo-synth"), "echo-synth", "table1", [])
+    assert [c for c in echo.columns if "(paper LV)" in c]  # the stand-in keeps its paper table
