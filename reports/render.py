@@ -104,8 +104,9 @@ def footnote(sweep: SweepData) -> str:
     """Where the numbers come from: profile, device and git commit of the sweep."""
     t = sweep.tags
     return (
-        f"Profile {sweep.profile}; device {t.get('device', '?')} ({t.get('env.device', '?')}); "
-        f"git {t.get('git_sha', '?')[:10]}; MLflow sweep {sweep.parent_run_id}."
+        f"Profile {sweep.profile}; device {t.get('device', '?')} "
+        f"({_measured_on(sweep.runs, t)}); git {_commits(sweep.runs, t)}; "
+        f"MLflow sweep {sweep.parent_run_id}."
     )
 
 
