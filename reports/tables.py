@@ -252,7 +252,7 @@ def best_directions(table: pd.DataFrame) -> dict[str, str]:
     """Which value of each column of an accuracy display table is best (for bold)."""
     out = {}
     for col in table.columns:
-        if col.startswith(("DSC", "IoU")) and "(paper" not in col:  # ours, not the paper's
+        if col.startswith(("DSC", "IoU")):
             out[col] = "max"
         for title, _, direction in COST_COLUMNS.values():
             if col == title and direction:
