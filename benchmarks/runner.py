@@ -133,11 +133,16 @@ class _Signals:
         self.previous: dict[int, Any] = {}
         self.defer = False
         self.pending: int | None = None
+        # the signal whose Interrupted was raised: native code (torch.save's writer, seen on a
+        # SIGTERM mid-checkpoint) can turn it into another exception, which must still end the
+        # sweep as interrupted (KILLED), not as a FAILED child
+        self.raised: int | None = None
 
     def _handler(self, signum, frame) -> None:
         if self.defer:
             self.pending = signum
             return
+        self.raised = signum
         raise Interrupted(signum)
 
     def __enter__(self) -> _Signals:
@@ -614,6 +619,11 @@ def _execute(
                 _mark(tracker, run_id, "KILLED", {"error": f"interrupted ({err})"})
         raise
     except Exception as err:
+        if signals is not None and signals.raised is not None:  # an interrupt, re-dressed
+            steps.flush_quietly()
+            with deferred():
+                _mark(tracker, run_id, "KILLED", {"error": f"interrupted ({err})"})
+            raise Interrupted(signals.raised) from err
         seconds = time.perf_counter() - t0
         fault = err if isinstance(err, StoreError) else storage_error(err)
         message = _one_line(fault or err)

@@ -206,3 +206,39 @@ def test_a_toy_kind_runs_through_bench_run_and_renders(toy, tmp_path):
     assert csv == ["method,seed,score", "unet,0,2.0", "unet,1,3.0"]
     again = CliRunner().invoke(app, args, env=env)  # same sweep identity and child hashes
     assert again.exit_code == 0 and "2 cached" in again.output.replace("\n", " "), again.output
+
+
+class ReDressed(Toy):
+    """A child whose native code turns the SIGTERM's KeyboardInterrupt into a RuntimeError (as
+    torch.save's writer did on a lent GPU: 'unexpected pos ...')."""
+
+    def run(self, child, ctx):
+        import os
+        import signal
+
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):  # the handler runs between bytecodes
+                pass
+        except KeyboardInterrupt:
+            raise RuntimeError(
+                "[enforce fail at inline_container.cc:672] . unexpected pos"
+            ) from None
+        raise AssertionError("SIGTERM was not delivered")
+
+
+def test_an_interrupt_turned_into_another_error_ends_the_sweep_killed(toy, monkeypatch, tmp_path):
+    from benchmarks.cli import app
+    from benchmarks.tracking import Tracker
+
+    monkeypatch.setitem(KINDS, "toy", ReDressed())
+    env = {"LDSEG_OUT": str(tmp_path / "out"), "LDSEG_REPORTS": str(tmp_path / "r")}
+    res = CliRunner().invoke(
+        app, ["run", "toyexp", "--profile", "smoke", "--seeds", "0,1"], env=env
+    )
+    assert res.exit_code == 143, res.output  # interrupted, not "1 failed" and on to seed 1
+    tracker = Tracker(None, tmp_path / "out")
+    runs = tracker.search(tracker.experiment_id("toyexp", create=False))
+    children = [r for r in runs if r.data.tags.get("bench.role") == "child"]
+    assert [r.info.status for r in children] == ["KILLED"]
+    assert "unexpected pos" in children[0].data.tags["error"]
