@@ -619,33 +619,40 @@ def _execute(
                 _mark(tracker, run_id, "KILLED", {"error": f"interrupted ({err})"})
         raise
     except Exception as err:
-        if signals is not None and signals.raised is not None:  # an interrupt, re-dressed
-            steps.flush_quietly()
-            with deferred():
-                _mark(tracker, run_id, "KILLED", {"error": f"interrupted ({err})"})
-            raise Interrupted(signals.raised) from err
-        seconds = time.perf_counter() - t0
-        fault = err if isinstance(err, StoreError) else storage_error(err)
-        message = _one_line(fault or err)
-        log.error("%s failed: %s: %s", child.run_name, type(err).__name__, message)
-        if fault is None:  # a full / read-only store takes no more writes
-            steps.flush_quietly()
-        with deferred():
-            _mark(
-                tracker,
-                run_id,
-                "FAILED",
-                {"error": message[:5000], "error_type": type(fault or err).__name__},
-                traceback.format_exc(),
-            )
-        if fault is not None:  # a full / read-only disk fails every later child as well
-            raise fault from err
-        if hooks.on_child_end:
-            hooks.on_child_end(child, "FAILED", seconds)
-        return ChildResult(child, "FAILED", run_id, h, f"{type(err).__name__}: {message}", seconds)
+        return _failed(err, child, h, run_id, tracker, steps, deferred, signals, hooks, t0)
     if hooks.on_child_end:
         hooks.on_child_end(child, "FINISHED", seconds)
     return ChildResult(child, "FINISHED", run_id, h, None, seconds)
+
+
+def _failed(err, child, h, run_id, tracker, steps, deferred, signals, hooks, t0) -> ChildResult:
+    """End a child whose work raised ``err``: FAILED with the error (a full or read-only store
+    is raised on, failing the sweep); KILLED, and the sweep interrupted, when ``err`` is a
+    signal's interrupt that native code re-dressed."""
+    if signals is not None and signals.raised is not None:  # an interrupt, re-dressed
+        steps.flush_quietly()
+        with deferred():
+            _mark(tracker, run_id, "KILLED", {"error": f"interrupted ({err})"})
+        raise Interrupted(signals.raised) from err
+    seconds = time.perf_counter() - t0
+    fault = err if isinstance(err, StoreError) else storage_error(err)
+    message = _one_line(fault or err)
+    log.error("%s failed: %s: %s", child.run_name, type(err).__name__, message)
+    if fault is None:  # a full / read-only store takes no more writes
+        steps.flush_quietly()
+    with deferred():
+        _mark(
+            tracker,
+            run_id,
+            "FAILED",
+            {"error": message[:5000], "error_type": type(fault or err).__name__},
+            traceback.format_exc(),
+        )
+    if fault is not None:  # a full / read-only disk fails every later child as well
+        raise fault from err
+    if hooks.on_child_end:
+        hooks.on_child_end(child, "FAILED", seconds)
+    return ChildResult(child, "FAILED", run_id, h, f"{type(err).__name__}: {message}", seconds)
 
 
 def _mark(tracker: Tracker, run_id: str, status: str, tags: dict, trace: str | None = None) -> None:

@@ -189,8 +189,8 @@ def flop_counter():
 
     aten = torch.ops.aten
     mapping = {  # shape formulas; FlopCounterMode passes the arguments' shapes to them
-        aten._scaled_dot_product_flash_attention_for_cpu: lambda q, k, v, *a, **kw: (
-            sdpa_flop_count(q, k, v)
+        aten._scaled_dot_product_flash_attention_for_cpu: lambda q, k, v, *a, **kw: sdpa_flop_count(
+            q, k, v
         ),
         aten._scaled_dot_product_flash_attention_for_cpu_backward: lambda g, q, k, v, *a, **kw: (
             sdpa_backward_flop_count(g, q, k, v)

@@ -50,7 +50,9 @@ def identity_sections(config: dict) -> dict:
     """``config``'s dataset/method/train sections as they enter the training identity."""
     out = {
         "dataset": _copy(config["dataset"]),
-        "method": {k: v for k, v in _copy(config["method"]).items() if k not in EVAL_ONLY_METHOD_KEYS},
+        "method": {
+            k: v for k, v in _copy(config["method"]).items() if k not in EVAL_ONLY_METHOD_KEYS
+        },
         "train": _copy(config["train"]),
     }
     for path, neutral in NEUTRAL_ADDED.items():

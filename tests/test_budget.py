@@ -197,7 +197,9 @@ def test_budget_smoke_sweep_trains_once_per_method(tmp_path):
     report = (out / "report.md").read_text()
     gap2, gap8 = dsc[("unet", 2)] - dsc[("ldseg", 2)], dsc[("unet", 8)] - dsc[("ldseg", 8)]
     assert f"{gap2:+.3f} DSC at 2 steps and {gap8:+.3f} at 8 steps" in report
-    assert "LSegDiff-style is two-stage: its snapshots at 2 steps precede the stage switch" in report
+    assert (
+        "LSegDiff-style is two-stage: its snapshots at 2 steps precede the stage switch" in report
+    )
     again = CliRunner().invoke(app, args, env=env)  # everything cached: no new job
     assert again.exit_code == 0, again.output
     assert len([p for p in (tmp_path / "out" / "jobs").iterdir() if p.is_dir()]) == 3

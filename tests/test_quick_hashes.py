@@ -25,7 +25,9 @@ def current() -> dict[str, str]:
         for method in sorted(registry()):
             for seed in (0, 1, 2):
                 try:
-                    out[f"{method}/{ds}/s{seed}"] = train_hash(JobSpec(method, ds, "quick", seed=seed), prof)
+                    out[f"{method}/{ds}/s{seed}"] = train_hash(
+                        JobSpec(method, ds, "quick", seed=seed), prof
+                    )
                 except ConfigError:  # a 2D-only method on knee3d
                     pass
     return out
@@ -35,7 +37,9 @@ def test_quick_training_hashes_are_unchanged():
     pinned = json.loads(PINNED.read_text())
     now = current()
     changed = sorted(k for k in pinned if k in now and now[k] != pinned[k])
-    assert not changed, f"quick-profile training hashes changed for {changed} (see module docstring)"
+    assert not changed, (
+        f"quick-profile training hashes changed for {changed} (see module docstring)"
+    )
     missing = sorted(set(pinned) - set(now))
     assert not missing, f"quick-profile jobs no longer built: {missing}"
 

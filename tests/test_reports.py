@@ -273,7 +273,10 @@ def test_rendered_report(sweep):
     assert out == root / "rep" / "table2"
     md = (out / "report.md").read_text()
     assert "| LDSeg |" in md and " ± " in md and "0.91" in md
-    assert "Paired over 8 test cases (per-case DSC averaged over the runs that scored it: 2 / 2 runs" in md
+    assert (
+        "Paired over 8 test cases (per-case DSC averaged over the runs that scored it: 2 / 2 runs"
+        in md
+    )
     assert "95% bootstrap CI [" in md and "| p Wilcoxon | p Holm |" in md
     assert "| ref. | ref. |" in md  # LDSeg's own row
     assert "`method.loss.denoised` = eq12" in md  # the switches behind LDSeg's numbers
