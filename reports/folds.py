@@ -103,9 +103,9 @@ def fold_section(sweep: SweepData, dataset: str, name: str, out: Path, tables: l
         f"### {n}-fold cross-validation (by volume / case group)",
         "",
         f"Each fold trains on the other {n - 1} folds and tests on its own held-out cases; "
-        "every case is held out exactly once. The table above treats each fold run as a sample "
-        "(its ± spans the fold runs; its seeds and cases columns are one fold's); the tables "
-        "below are the cross-validation's numbers. Per fold (mean over its held-out cases, "
+        "every case is held out exactly once. The table above pools the folds per seed (each "
+        "number is the mean over every held-out case; its ± spans seeds, so `n=1` with one "
+        "seed; its cases column counts all held-out cases). Per fold (mean over its held-out cases, "
         "± 95% CI over seeds):",
         "",
         to_markdown(folds),
