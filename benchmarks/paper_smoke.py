@@ -62,6 +62,10 @@ class SmokeRow:
     peak_rss_mib: float
     train_cpu_s: float
     predict_cpu_s: float
+    device: str = "cpu"
+    # CUDA: torch.cuda.max_memory_allocated / reserved of the whole case (0 on the CPU)
+    peak_cuda_allocated_mib: float = 0.0
+    peak_cuda_reserved_mib: float = 0.0
 
 
 def cases(profile: str = PROFILE) -> list[tuple[str, str]]:
@@ -132,8 +136,10 @@ def run_case(
     batch_size: int | None = None,
     steps: int = 2,
     max_steps: int = 10,
+    device: str = "cpu",
 ) -> SmokeRow:
-    """Build, train ``steps`` optimiser steps and segment one case, as the profile resolves it."""
+    """Build, train ``steps`` optimiser steps and segment one case, as the profile resolves it
+    (on ``device``: a GPU measures the cases this CPU cannot hold, e.g. MedT at 512^2)."""
     import torch
 
     from benchmarks.methods import build_method, get_spec
@@ -150,13 +156,13 @@ def run_case(
     torch.manual_seed(0)
     method = build_method(method_name, mcfg, info)
     split = SyntheticSplit(info, size, n=max(cfg.batch_size, 1) + 1)
-    trainer = Trainer(method, split, cfg)
+    trainer = Trainer(method, split, cfg, device=device)
     losses: list[float] = []
     t0 = time.process_time()
     if steps > 0:  # steps = 0: build and segment only (a case whose training does not fit)
         trainer.fit(on_step=lambda s, terms: losses.append(terms["loss"]), stop_after=steps)
     train_s = time.process_time() - t0
-    image = split.images[-1:]
+    image = split.images[-1:].to(device)
     t0 = time.process_time()
     with trainer.swapped_ema():
         method.eval()
@@ -185,7 +191,20 @@ def run_case(
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         train_cpu_s=round(train_s, 1),
         predict_cpu_s=round(predict_s, 1),
+        device=device,
+        **_cuda_peaks(device),
     )
+
+
+def _cuda_peaks(device: str) -> dict[str, float]:
+    import torch
+
+    if device != "cuda":
+        return {}
+    return {
+        "peak_cuda_allocated_mib": round(torch.cuda.max_memory_allocated() / 2**20, 1),
+        "peak_cuda_reserved_mib": round(torch.cuda.max_memory_reserved() / 2**20, 1),
+    }
 
 
 def run_isolated(
@@ -197,6 +216,7 @@ def run_isolated(
     max_steps: int = 10,
     memory_limit_gib: float | None = None,
     timeout: float | None = None,
+    device: str = "cpu",
 ) -> tuple[SmokeRow | None, str]:
     """:func:`run_case` in a fresh one-thread Python process (its own peak RSS); returns
     (row, "") or (None, the child's last stderr lines). ``memory_limit_gib`` caps the child's
@@ -207,6 +227,8 @@ def run_isolated(
         cmd += ["--batch-size", str(batch_size)]
     if memory_limit_gib:
         cmd += ["--memory-limit-gib", str(memory_limit_gib)]
+    if device != "cpu":
+        cmd += ["--device", device]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if proc.returncode != 0:
@@ -215,6 +237,8 @@ def run_isolated(
 
 
 def markdown(rows: list[SmokeRow], failed: dict[str, str]) -> str:
+    if any(r.device == "cuda" for r in rows):
+        return _markdown_cuda(rows, failed)
     head = (
         "| method | dataset | size | batch (profile) | steps | sampler | K run / K | N "
         "| peak RSS MiB | train CPU s | predict CPU s |\n"
@@ -233,11 +257,31 @@ def markdown(rows: list[SmokeRow], failed: dict[str, str]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+def _markdown_cuda(rows: list[SmokeRow], failed: dict[str, str]) -> str:
+    head = (
+        "| method | dataset | size | batch (profile) | steps | sampler | K run / K | N "
+        "| peak CUDA allocated MiB | peak CUDA reserved MiB | peak RSS MiB |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = [
+        f"| {r.method} | {r.dataset} | {r.size} | {r.batch_size} ({r.profile_batch_size}) "
+        f"| {r.steps} | {r.sampler} | {r.k_run} / {r.k_configured} | {r.num_samples} "
+        f"| {r.peak_cuda_allocated_mib:.0f} | {r.peak_cuda_reserved_mib:.0f} "
+        f"| {r.peak_rss_mib:.0f} |"
+        for r in rows
+    ]
+    lines += [
+        f"| {name} | failed: {why.splitlines()[-1] if why else '?'} |"
+        for name, why in failed.items()
+    ]
+    return head + "\n".join(lines) + "\n"
+
+
 def _child(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(1)
-    if args.memory_limit_gib:
+    if args.memory_limit_gib and args.device == "cpu":  # CUDA maps far more address space
         cap = int(args.memory_limit_gib * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     row = run_case(
@@ -246,6 +290,7 @@ def _child(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         steps=args.steps,
         max_steps=args.max_steps,
+        device=args.device,
     )
     if not all(math.isfinite(v) for v in row.losses):
         raise SystemExit(f"{row.method}: non-finite loss {row.losses}")
@@ -262,6 +307,7 @@ def main(argv: list[str] | None = None) -> None:
         "--max-steps", type=int, default=10, help="a larger K runs its first 2 evaluations only"
     )
     p.add_argument("--memory-limit-gib", type=float, default=None)
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cuda: on a GPU")
     p.add_argument("--out", type=Path, default=None, help="write the markdown table here")
     args = p.parse_args(argv)
     if args.one:
@@ -278,6 +324,7 @@ def main(argv: list[str] | None = None) -> None:
             steps=args.steps,
             max_steps=args.max_steps,
             memory_limit_gib=args.memory_limit_gib,
+            device=args.device,
         )
         if row is None:
             failed[f"{method} ({dataset})"] = err

@@ -125,3 +125,24 @@ def test_3d_ldseg_samples_at_the_paper_size(paper):
 
 def test_3d_ldseg_training_at_the_paper_size(paper):
     pytest.skip(DOES_NOT_FIT["ldseg", "knee3d"])
+
+
+def test_cuda_rows_get_cuda_memory_columns():
+    """`python -m benchmarks.paper_smoke --device cuda` (for the cases this CPU cannot hold):
+    its table reports CUDA peak memory; CPU tables keep their columns."""
+    from benchmarks.paper_smoke import SmokeRow, markdown
+
+    base = dict(
+        method="medt", dataset="glas", size="512x512", batch_size=4, profile_batch_size=4,
+        steps=2, losses=[0.7, 0.6], sampler="none", k_run=0, k_configured=0, grid_len=0,
+        num_samples=1, probs_shape=[1, 2, 512, 512], peak_rss_mib=3000.0, train_cpu_s=1.0,
+        predict_cpu_s=0.1,
+    )  # fmt: skip
+    cpu = markdown([SmokeRow(**base)], {})
+    assert "train CPU s" in cpu and "CUDA" not in cpu
+    row = SmokeRow(
+        **base, device="cuda", peak_cuda_allocated_mib=81234.0, peak_cuda_reserved_mib=90000.0
+    )
+    gpu = markdown([row], {"ldseg (knee3d)": "CUDA out of memory"})
+    assert "| peak CUDA allocated MiB | peak CUDA reserved MiB |" in gpu
+    assert "| 81234 | 90000 | 3000 |" in gpu and "failed: CUDA out of memory" in gpu
