@@ -236,38 +236,30 @@ def run_isolated(
     return SmokeRow(**json.loads(proc.stdout.strip().splitlines()[-1])), ""
 
 
+_CPU_COLUMNS = (
+    ("peak RSS MiB", lambda r: f"{r.peak_rss_mib:.0f}"),
+    ("train CPU s", lambda r: str(r.train_cpu_s)),
+    ("predict CPU s", lambda r: str(r.predict_cpu_s)),
+)
+_CUDA_COLUMNS = (
+    ("peak CUDA allocated MiB", lambda r: f"{r.peak_cuda_allocated_mib:.0f}"),
+    ("peak CUDA reserved MiB", lambda r: f"{r.peak_cuda_reserved_mib:.0f}"),
+    ("peak RSS MiB", lambda r: f"{r.peak_rss_mib:.0f}"),
+)
+
+
 def markdown(rows: list[SmokeRow], failed: dict[str, str]) -> str:
-    if any(r.device == "cuda" for r in rows):
-        return _markdown_cuda(rows, failed)
-    head = (
-        "| method | dataset | size | batch (profile) | steps | sampler | K run / K | N "
-        "| peak RSS MiB | train CPU s | predict CPU s |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|\n"
-    )
+    """The rows as a markdown table: CPU time columns, or CUDA memory ones when a row ran on a
+    GPU (its CPU seconds mean little there)."""
+    extra = _CUDA_COLUMNS if any(r.device == "cuda" for r in rows) else _CPU_COLUMNS
+    titles = ["method", "dataset", "size", "batch (profile)", "steps", "sampler", "K run / K"]
+    titles += ["N", *(t for t, _ in extra)]
+    head = "| " + " | ".join(titles) + " |\n|" + "---|" * len(titles) + "\n"
     lines = [
         f"| {r.method} | {r.dataset} | {r.size} | {r.batch_size} ({r.profile_batch_size}) "
-        f"| {r.steps} | {r.sampler} | {r.k_run} / {r.k_configured} | {r.num_samples} "
-        f"| {r.peak_rss_mib:.0f} | {r.train_cpu_s} | {r.predict_cpu_s} |"
-        for r in rows
-    ]
-    lines += [
-        f"| {name} | failed: {why.splitlines()[-1] if why else '?'} |"
-        for name, why in failed.items()
-    ]
-    return head + "\n".join(lines) + "\n"
-
-
-def _markdown_cuda(rows: list[SmokeRow], failed: dict[str, str]) -> str:
-    head = (
-        "| method | dataset | size | batch (profile) | steps | sampler | K run / K | N "
-        "| peak CUDA allocated MiB | peak CUDA reserved MiB | peak RSS MiB |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|\n"
-    )
-    lines = [
-        f"| {r.method} | {r.dataset} | {r.size} | {r.batch_size} ({r.profile_batch_size}) "
-        f"| {r.steps} | {r.sampler} | {r.k_run} / {r.k_configured} | {r.num_samples} "
-        f"| {r.peak_cuda_allocated_mib:.0f} | {r.peak_cuda_reserved_mib:.0f} "
-        f"| {r.peak_rss_mib:.0f} |"
+        f"| {r.steps} | {r.sampler} | {r.k_run} / {r.k_configured} | {r.num_samples} | "
+        + " | ".join(cell(r) for _, cell in extra)
+        + " |"
         for r in rows
     ]
     lines += [
