@@ -151,8 +151,11 @@ def prepare(
         )
     except BenchError as exc:
         _fail(exc)
+    from benchmarks.data.prepared import PreparedSource
+
+    note = PreparedSource(file.parent, info).notes[0]
     size_mb = file.stat().st_size / 1e6
-    Console().print(f"wrote {file} ({size_mb:.1f} MB); use it with --data-root {out}")
+    Console().print(f"wrote {file} ({size_mb:.1f} MB); {note}; use it with --data-root {out}")
 
 
 @data_app.command("download")

@@ -42,6 +42,7 @@ def roots(glas_dir: Path, tmp_path_factory) -> tuple[Path, Path]:
         ],
     )
     assert res.exit_code == 0, res.output
+    assert "raw files sha256" in res.output
     assert (out / "prepared" / "glas" / "128x128_area_auto.npz").is_file()
     return raw, out
 
@@ -81,3 +82,16 @@ def test_other_variant_is_a_clear_error(roots) -> None:
         load_split("glas", "train", root=prepared, size=(64, 64))
     with pytest.raises(DataError, match="resized arrays only"):
         next(iter(open_source("glas", root=prepared).load([], None)))
+
+
+def test_raw_files_win_where_the_dataset_keeps_them(knee_dir, tmp_path) -> None:
+    """knee3d's raw files live in <root>/knee: a prepared/knee3d beside them is not used."""
+    (tmp_path / "knee").symlink_to(knee_dir)
+    (tmp_path / "prepared" / "knee3d").mkdir(parents=True)  # empty: would raise if chosen
+    assert not isinstance(open_source("knee3d", root=tmp_path), PreparedSource)
+
+
+def test_the_raw_files_fingerprint_is_reported(roots) -> None:
+    _, prepared = roots
+    note = open_source("glas", root=prepared).notes[0]
+    assert "raw files sha256 " in note and len(note.split("sha256 ")[1].rstrip(")")) == 16

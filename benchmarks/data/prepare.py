@@ -9,15 +9,12 @@ file round-trips bit for bit before it is reported written.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.data.prepared import PREPARED_DIR, PreparedSource, variant_file, write_variant
 from benchmarks.data.registry import _check_size, decode_cases, open_source
 from benchmarks.errors import DataError
-
-log = logging.getLogger(__name__)
 
 
 def prepare_dataset(
@@ -48,7 +45,6 @@ def prepare_dataset(
         intensity=intensity,
     )
     _check_round_trip(folder, source, cases, decoded, size, image_resize, intensity)
-    log.info("%s: %d cases at %s -> %s", name, len(cases), size, file)
     return file
 
 

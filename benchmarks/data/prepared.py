@@ -5,8 +5,9 @@ from these with **bit-identical inputs**: the arrays are exactly what ``load_spl
 from the raw files at one (size, image_resize, intensity), written by ``bench data prepare``.
 
 Layout, under a data root: ``<root>/prepared/<dataset>/<H>x<W>[x<D>]_<resize>_<intensity>.npz``.
-``open_source`` reads them when ``<root>/<dataset>`` (the raw files) is absent and
-``<root>/prepared/<dataset>`` exists; raw files, when present, always win.
+``open_source`` reads them when the raw files cannot be opened and ``<root>/prepared/<dataset>``
+exists; raw files, when present, always win. Each file records the sha256 of the raw files it
+was made from (``source_fingerprint``; printed by ``bench data prepare``, kept as a note).
 
 Why not MONAI's PersistentDataset / CacheDataset: those cache a transform chain's output per
 item on one machine; here the point is one portable file per dataset variant that carries the
@@ -42,11 +43,9 @@ def variant_file(size: Sequence[int], image_resize: str, intensity: str) -> str:
 
 
 def prepared_folder(root: Path, name: str) -> Path | None:
-    """``<root>/prepared/<name>`` when the raw ``<root>/<name>`` is absent and it exists."""
+    """``<root>/prepared/<name>`` if it exists."""
     folder = Path(root) / PREPARED_DIR / name
-    if (Path(root) / name).exists() or not folder.is_dir():
-        return None
-    return folder
+    return folder if folder.is_dir() else None
 
 
 def source_fingerprint(cases: Sequence[Case]) -> str:
@@ -142,7 +141,8 @@ class PreparedSource(Source):
         self.variants = sorted(folder.glob("*.npz"))
         if not self.variants:
             raise DataError(f"{folder}: no prepared variants (*.npz); run `bench data prepare`")
-        self.notes.append(f"prepared arrays in {folder} (no raw files)")
+        fingerprint = _read(self.variants[0])["meta"]["source_fingerprint"]
+        self.notes.append(f"prepared arrays in {folder} (raw files sha256 {fingerprint[:16]})")
 
     def cases(self) -> list[Case]:
         return [Case(**c) for c in _read(self.variants[0])["meta"]["cases"]]

@@ -19,8 +19,9 @@ import numpy as np
 
 from benchmarks.data import folder, glas, knee, synthetic
 from benchmarks.data.base import DatasetEntry, DatasetInfo, Source
+from benchmarks.data.prepared import PreparedSource, prepared_folder
 from benchmarks.data.splits import select, source_split_record
-from benchmarks.errors import ConfigError
+from benchmarks.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # torch and MONAI load with the first split: `bench data list` needs neither
     from benchmarks.data.dataset import SegDataset
@@ -63,17 +64,21 @@ def get_entry(name: str) -> DatasetEntry:
 def open_source(name: str, *, root=None, path=None, seed: int = 0) -> Source:
     """Locate a dataset (data root or `path`) and list its files, without decoding them.
 
-    A data root that holds ``prepared/<name>/`` but not ``<name>/`` gives the prepared arrays
-    (``benchmarks.data.prepared``, written by ``bench data prepare``)."""
+    Where the raw files cannot be opened but the data root holds ``prepared/<name>/``, that
+    gives the prepared arrays (``benchmarks.data.prepared``, ``bench data prepare``): raw files,
+    wherever the dataset keeps them (``knee3d`` in ``<root>/knee``), always win."""
     entry = get_entry(name)
-    if path is None and entry.needs_root and entry.info is not None:
-        from benchmarks.data.prepared import PreparedSource, prepared_folder
-        from benchmarks.settings import data_root
+    try:
+        return entry.open(root, path, seed)
+    except DataError:
+        folder = None
+        if path is None and entry.needs_root and entry.info is not None:
+            from benchmarks.settings import data_root
 
-        folder = prepared_folder(data_root(root), name)
-        if folder is not None:
-            return PreparedSource(folder, entry.info)
-    return entry.open(root, path, seed)
+            folder = prepared_folder(data_root(root), name)
+        if folder is None:
+            raise
+        return PreparedSource(folder, entry.info)
 
 
 def split_record(
@@ -153,7 +158,7 @@ def load_split(
     if not cases:
         raise ConfigError(f"{name}: split {split!r} has no cases")
     keep_native = split == "test" if native is None else bool(native)
-    if hasattr(source, "tensors"):  # prepared arrays: already decoded and resized
+    if isinstance(source, PreparedSource):  # already decoded and resized
         decoded = source.tensors(cases, size, image_resize, intensity, keep_native)
     else:
         decoded = decode_cases(source, cases, size, image_resize, intensity, keep_native)
