@@ -7,6 +7,7 @@ Reads a finished sweep (``reports.load``); never trains or predicts.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -16,12 +17,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from reports import paper_numbers as paper  # noqa: E402
 from reports.export import DisplayTable  # noqa: E402
 from reports.load import SweepData  # noqa: E402
-from reports.stats import mean_ci  # noqa: E402
-from reports.tables import fmt, summarize, to_markdown  # noqa: E402
+from reports.stats import N_RESAMPLES, mean_ci, paired_comparison  # noqa: E402
+from reports.tables import fmt, fmt_p, summarize, to_markdown  # noqa: E402
 
 METHOD, REFERENCE = "ldseg", "unet"
 # With one seed there is no spread to test against: a change of the gap within this many DSC
@@ -86,6 +88,83 @@ def gap_verdict(
     return verdict, sentence
 
 
+def paired_by_budget(
+    sweep: SweepData, runs: pd.DataFrame, method: str = METHOD, reference: str = REFERENCE
+) -> pd.DataFrame:
+    """``method`` − ``reference`` paired over the test cases at every budget (per-case DSC
+    averaged over the seeds first): one row per budget with the mean and median per-case
+    difference, its 95% bootstrap CI and the two-sided Wilcoxon signed-rank p. With one seed
+    this is the case-to-case spread of that one training run, not the run-to-run spread."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for steps, g in runs[runs["method"].isin([method, reference])].groupby("steps"):
+            frames: dict[str, list[pd.DataFrame]] = {}
+            for r in g.itertuples():
+                p = sweep.artifact(r.run_id, "per_case.csv", Path(tmp) / r.run_id)
+                if p is not None:
+                    frames.setdefault(r.method, []).append(pd.read_csv(p))
+            res = paired_comparison(frames, reference=method)
+            if len(res):
+                rows.append({"steps": int(steps), **res.iloc[0].to_dict()})
+    return pd.DataFrame(rows)
+
+
+def _paired_lines(paired: pd.DataFrame) -> list[str]:
+    """The paired table's markdown, and a sentence on the longest budget."""
+    if not len(paired):
+        return []
+    name, ref = paper.display(METHOD), paper.display(REFERENCE)
+    table = pd.DataFrame(
+        {
+            "steps": [f"{s:,}" for s in paired["steps"]],
+            "cases": paired["n_cases"].astype(int),
+            "seeds": paired["seeds_reference"].astype(int),
+            f"{name} − {ref} (mean)": [f"{v:+.3f}" for v in paired["mean_diff"]],
+            "95% bootstrap CI": [
+                f"[{lo:+.3f}, {hi:+.3f}]"
+                for lo, hi in zip(paired["ci_low"], paired["ci_high"], strict=True)
+            ],
+            "median": [f"{v:+.3f}" for v in paired["median_diff"]],
+            "p Wilcoxon": [fmt_p(p) for p in paired["p_value"]],
+        }
+    )
+    last = paired.sort_values("steps").iloc[-1]
+    where = _paired_where(last, ref)
+    return [
+        "",
+        f"Paired over the test cases at each budget ({name} − {ref}, per-case DSC averaged over "
+        f"the seeds first; {N_RESAMPLES:,} bootstrap resamples; with one seed the interval is "
+        "the case-to-case spread of that one run, not the run-to-run spread). At "
+        f"{int(last['steps']):,} steps {name} − {ref} = {last['mean_diff']:+.3f}, bootstrap CI "
+        f"[{last['ci_low']:+.3f}, {last['ci_high']:+.3f}], median {last['median_diff']:+.3f}, "
+        f"Wilcoxon p = {fmt_p(last['p_value'])}: {where}.",
+        "",
+        to_markdown(table),
+    ]
+
+
+def _paired_where(row: pd.Series, ref: str, alpha: float = 0.05) -> str:
+    """Where the method stands against ``ref`` by both tests: "below" / "above" only when the
+    bootstrap CI of the mean difference excludes 0 and the Wilcoxon test (of the per-case
+    differences' location) agrees; a split decision is said as such."""
+    ci = "below" if row["ci_high"] < 0 else "above" if row["ci_low"] > 0 else None
+    side = "below" if row["median_diff"] < 0 else "above"
+    wx = side if row["p_value"] < alpha else None
+    if ci and ci == wx:
+        return f"{ci} {ref} by both tests"
+    if ci is None and wx is None:
+        return f"not distinguishable from {ref} by either test"
+    by, other = (
+        ("the Wilcoxon test", "the bootstrap CI of the mean")
+        if wx
+        else (
+            "the bootstrap CI of the mean",
+            "the Wilcoxon test",
+        )
+    )
+    return f"borderline: {by} puts it {wx or ci} {ref}, {other} does not (alpha {alpha})"
+
+
 def budget_figure(long: pd.DataFrame, path: Path, title: str) -> Path:
     """DSC vs optimiser steps (log2-x) and vs training seconds, mean ± 95% CI per method."""
     dsc = long[long["metric"] == "dsc"].set_index(["method", "dataset", "steps"])
@@ -101,6 +180,11 @@ def budget_figure(long: pd.DataFrame, path: Path, title: str) -> Path:
         axes[1].errorbar(x, g["mean"], yerr=err, marker="o", capsize=3, label=label)
     axes[0].set_xscale("log", base=2)
     axes[1].set_xscale("log")
+    # Plain numbers on the seconds axis: the default log formatter labels minor ticks as
+    # overlapping "2x10^1 3x10^1 ..." when the range spans less than two decades; 1-2-5 ticks.
+    axes[1].xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axes[1].xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axes[1].xaxis.set_minor_formatter(NullFormatter())
     ticks = sorted(dsc.index.get_level_values("steps").unique())
     axes[0].set_xticks(ticks, [f"{t:,}" for t in ticks])
     axes[0].minorticks_off()
@@ -199,6 +283,9 @@ def render_budget(sweep: SweepData, exp, out: Path, tables: list[DisplayTable]):
         gap.rename("gap").reset_index().to_csv(out / "budget_gap.csv", index=False)
     budget_figure(long, out / "budget.png", f"{exp.name}: DSC vs training budget")
     _, sentence = gap_verdict(runs)
+    paired = paired_by_budget(sweep, runs)
+    if len(paired):
+        paired.to_csv(out / "budget_paired.csv", index=False)
     datasets = ", ".join(paper.label(d) for d in runs["dataset"].unique())
     body = [
         f"**Verdict.** {sentence}",
@@ -216,6 +303,7 @@ def render_budget(sweep: SweepData, exp, out: Path, tables: list[DisplayTable]):
         *(["", *_stage_note(runs)] if _stage_note(runs) else []),
         "",
         to_markdown(dsc_table),
+        *_paired_lines(paired),
         "",
         "Training seconds (optimiser steps only) at each snapshot:",
         "",

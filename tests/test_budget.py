@@ -159,6 +159,36 @@ def test_gap_verdict_several_seeds_uses_the_t_interval():
     assert gap_verdict(_frame({("ldseg", 0, 200): 0.5, ("unet", 0, 200): 0.8}))[0] == "unknown"
 
 
+@pytest.mark.parametrize(
+    ("ci", "median", "p", "expected"),
+    [
+        ((-0.05, -0.01), -0.02, 0.001, "below U-net by both tests"),
+        ((0.01, 0.05), 0.02, 0.001, "above U-net by both tests"),
+        ((-0.04, 0.01), -0.01, 0.30, "not distinguishable from U-net by either test"),
+        # the budget report's 3,200-step case: the mean's CI touches 0, the signed ranks do not
+        (
+            (-0.037, 0.001),
+            -0.010,
+            0.008,
+            "borderline: the Wilcoxon test puts it below U-net, the bootstrap CI of the mean "
+            "does not (alpha 0.05)",
+        ),
+        (
+            (0.002, 0.04),
+            0.001,
+            0.20,
+            "borderline: the bootstrap CI of the mean puts it above U-net, the Wilcoxon test "
+            "does not (alpha 0.05)",
+        ),
+    ],
+)
+def test_paired_where_says_a_split_decision(ci, median, p, expected):
+    from reports.budget import _paired_where
+
+    row = pd.Series({"ci_low": ci[0], "ci_high": ci[1], "median_diff": median, "p_value": p})
+    assert _paired_where(row, "U-net") == expected
+
+
 # -- bench run budget end to end (CliRunner, temporary store) ---------------------------------------
 def test_budget_smoke_sweep_trains_once_per_method(tmp_path):
     from typer.testing import CliRunner
@@ -200,6 +230,14 @@ def test_budget_smoke_sweep_trains_once_per_method(tmp_path):
     assert (
         "LSegDiff-style is two-stage: its snapshots at 2 steps precede the stage switch" in report
     )
+    paired = pd.read_csv(out / "budget_paired.csv").set_index("steps")
+    assert sorted(paired.index) == [2, 8]
+    for n in (2, 8):  # per-case pairs: the mean difference is the difference of the means
+        row = paired.loc[n]
+        assert row["mean_diff"] == pytest.approx(dsc[("ldseg", n)] - dsc[("unet", n)], abs=1e-6)
+        assert row["ci_low"] <= row["mean_diff"] <= row["ci_high"]
+        assert 0 <= row["p_value"] <= 1
+    assert "At 8 steps LDSeg − U-net = " in report and "| p Wilcoxon |" in report
     again = CliRunner().invoke(app, args, env=env)  # everything cached: no new job
     assert again.exit_code == 0, again.output
     assert len([p for p in (tmp_path / "out" / "jobs").iterdir() if p.is_dir()]) == 3
