@@ -361,9 +361,7 @@ def _run_children(sweep_plan, work, executor, tracker, cache, hooks, signals, re
         return
     todo = []
     for child in sweep_plan.children:  # cached children are reported, not sent to the cluster
-        done = _precached(work, child, cache)
-        if done is None and work.cached_only:
-            done = _missing(child, "")
+        done = _before_dispatch(work, child, cache)
         if done is None:
             todo.append(child)
         else:
@@ -389,9 +387,11 @@ def _report(hooks: Hooks, result: ChildResult, done: int, total: int) -> None:
         hooks.on_child_end(result.child, result.status, result.seconds)
 
 
-def _precached(work: SweepWork, child: Child, cache: dict) -> ChildResult | None:
-    """The CACHED result of a child whose FINISHED run is in the store, else None."""
-    if not cache:
+def _before_dispatch(work: SweepWork, child: Child, cache: dict) -> ChildResult | None:
+    """Before a child is sent to the cluster: CACHED when its FINISHED run is in the store,
+    MISSING (with its config hash, as the local path reports it) under ``--cached-only``,
+    else None (send it)."""
+    if not cache and not work.cached_only:
         return None
     ctx = ChildContext(
         work.profile, work.settings, work.out_root, work.out_root, work.device, work.data_root
@@ -399,9 +399,11 @@ def _precached(work: SweepWork, child: Child, cache: dict) -> ChildResult | None
     try:
         h = child_hash(child, get_kind(child.kind).describe(child, ctx), work.device)
     except Exception:  # noqa: BLE001 - the worker records it as a FAILED run
-        return None
-    run = cache.get(h)
-    return ChildResult(child, "CACHED", run.info.run_id, h) if run is not None else None
+        return _missing(child, "") if work.cached_only else None
+    run = cache.get(h) if cache else None
+    if run is not None:
+        return ChildResult(child, "CACHED", run.info.run_id, h)
+    return _missing(child, h) if work.cached_only else None
 
 
 def _lost_child(tracker: Tracker, work: SweepWork, child: Child, error: str) -> ChildResult:

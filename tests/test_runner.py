@@ -306,3 +306,37 @@ def test_ctrl_c_marks_the_child_and_the_sweep_killed(store):
     killed = tracker.search(exp, "attributes.status = 'KILLED'")
     roles = {r.data.tags[ROLE_TAG] for r in killed}
     assert roles == {"child", "sweep"}
+
+
+def test_cluster_path_reports_a_missing_child_with_its_config_hash(tmp_path):
+    """--cached-only through an executor that ships children elsewhere (Ray): a child not in
+    the store is MISSING with the same config hash the local path reports, a stored one is
+    CACHED with its run, and without --cached-only an uncached child is sent (None)."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from benchmarks.kinds import get_kind, plan
+    from benchmarks.profiles import load_profile
+    from benchmarks.runner import ChildContext, SweepWork, _before_dispatch, child_hash
+
+    profile = load_profile("smoke")
+    settings = experiments.settings_for(profile)
+    child = next(c for c in plan("table2", settings, ("unet",), (0,)).children)
+    kind = get_kind(child.kind)
+    work = SweepWork(
+        profile, kind.view(settings), tmp_path, "cpu", None, False, True, "", "", "", {}
+    )
+    ctx = ChildContext(profile, work.settings, tmp_path, tmp_path, "cpu", None)
+    h = child_hash(child, kind.describe(child, ctx), "cpu")
+    assert len(h) == 16
+
+    missing = _before_dispatch(work, child, {})
+    assert (missing.status, missing.config_hash, missing.run_id) == ("MISSING", h, None)
+
+    stored = {h: SimpleNamespace(info=SimpleNamespace(run_id="r1"))}
+    cached = _before_dispatch(work, child, stored)
+    assert (cached.status, cached.config_hash, cached.run_id) == ("CACHED", h, "r1")
+
+    work = dataclasses.replace(work, cached_only=False)
+    assert _before_dispatch(work, child, {}) is None
+    assert _before_dispatch(work, child, {"0" * 16: stored[h]}) is None
