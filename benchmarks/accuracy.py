@@ -67,12 +67,13 @@ def predict_cost(
 
     FLOPs: :class:`torch.utils.flop_counter.FlopCounterMode` over one call (a multiply-add is
     2 FLOPs; ops without a FLOP formula, e.g. element-wise ones, count 0), so a sampling
-    method's count grows with K. Latency: :func:`benchmarks.timing.time_callable` (``warmup``
+    method's count grows with K; in the same call, the ATen operators dispatched (what a GPU
+    at batch 1 pays per operator, see :func:`benchmarks.timing.count_flops_and_ops`). Latency: :func:`benchmarks.timing.time_callable` (``warmup``
     untimed calls, the median of ``repeats``). Peak memory during the timed calls: CUDA
     allocated and reserved; CPU the process's peak RSS (an upper bound, see
     ``benchmarks.timing``).
     """
-    from benchmarks.timing import count_flops, count_params, time_callable
+    from benchmarks.timing import count_flops_and_ops, count_params, time_callable
 
     def call():
         return method.predict(
@@ -90,11 +91,12 @@ def predict_cost(
         return out
 
     with torch.inference_mode():
-        flops = count_flops(call)
+        flops, ops = count_flops_and_ops(call)
     timing = time_callable(predict, warmup=warmup, repeats=repeats, device=device)
     cost = {
         "num_parameters": float(count_params(method)),
         "flops_per_image": float(flops),
+        "aten_ops_per_image": float(ops),
         "latency_median_s": timing.median_s,
         "latency_p90_s": timing.p90_s,
     }

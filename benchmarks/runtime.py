@@ -15,7 +15,7 @@ import torch
 from benchmarks.errors import ConfigError
 from benchmarks.methods import build_method, method_config
 from benchmarks.pipeline import method_config_for
-from benchmarks.timing import count_params, time_callable
+from benchmarks.timing import count_flops_and_ops, count_params, time_callable
 
 
 def _method_config(method: str, dataset: str, size: tuple[int, ...], profile):
@@ -136,14 +136,17 @@ def time_predict(
     total = warmup + repeats
     calls = [0]
 
-    def fn():
-        out = method.predict(
+    def call():
+        return method.predict(
             x,
             num_inference_steps=k,
             sampler=ev.sampler,
             num_samples=1,
             generator=torch.Generator().manual_seed(ev.seed),
         )
+
+    def fn():
+        out = call()
         calls[0] += 1
         if ctx.hooks:
             ctx.hooks.work(f"time K={k} {'x'.join(map(str, size))}", calls[0], total)
@@ -159,5 +162,8 @@ def time_predict(
     }
     if res.peak_memory_bytes is not None:
         metrics["peak_memory_mb"] = res.peak_memory_bytes / 2**20
+    with torch.inference_mode():  # one more, untimed call: what the timed ones dispatched
+        flops, ops = count_flops_and_ops(call)
     metrics.update(num_inference_steps=k, size=size[-1], num_parameters=count_params(method))
+    metrics.update(flops_per_image=float(flops), aten_ops_per_image=float(ops))
     return metrics, path, res.memory_source

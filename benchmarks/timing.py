@@ -217,6 +217,30 @@ def count_flops(fn: Callable[[], Any]) -> int:
     return int(counter.get_total_flops())
 
 
+def count_flops_and_ops(fn: Callable[[], Any]) -> tuple[int, int]:
+    """(FLOPs as :func:`count_flops`, number of ATen operators dispatched) of one call of ``fn``.
+
+    The operator count is what a GPU at small batch pays for: each operator costs tens of
+    microseconds of Python dispatch and kernel launch whatever its size, so a model with many
+    small operators (LDSeg's denoiser: ~570 per call at 128^2) is launch-bound where its FLOPs
+    say it should be fast. Views and reshapes count too (they dispatch, launch nothing), so it
+    is an operator count, not a kernel count. Written here because neither PyTorch's
+    ``FlopCounterMode`` nor its profiler reports a plain per-call count without tracing.
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class _Ops(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.n += 1
+            return func(*args, **(kwargs or {}))
+
+    with flop_counter() as counter, _Ops() as ops:
+        fn()
+    return int(counter.get_total_flops()), ops.n
+
+
 def ratio(a: TimingResult, b: TimingResult) -> float:
     """How many times slower ``a`` is than ``b``: ``a.median_s / b.median_s``."""
     if b.median_s <= 0:

@@ -286,7 +286,9 @@ _ACCURACY_LEGEND = (
     "the test cases (each case's DSC averaged over the seeds first; one seed is still a "
     "paired test), Holm-corrected across the rows. Cost (mean over seeds, this sweep's "
     "device): parameters; FLOPs of one test image through `predict` at the row's K "
-    "(`torch.utils.flop_counter`, a multiply-add = 2 FLOPs); median latency of that image "
+    "(`torch.utils.flop_counter`, a multiply-add = 2 FLOPs); where logged, the ATen "
+    "operators that call dispatched (views included: what a GPU at batch 1 pays per "
+    "operator); median latency of that image "
     "(batch 1, after warm-up); optimiser seconds per 100 training steps; peak memory during "
     "the timed calls (CUDA: allocated and reserved; CPU: the process's peak RSS, an upper "
     "bound)."
@@ -442,12 +444,14 @@ def _runtime(sweep: SweepData, exp, out: Path, tables: list[DisplayTable]):
     runs["ratio_vs_ldseg"] = [
         r.median_s / ref[r.size] if r.size in ref else np.nan for r in runs.itertuples()
     ]
+    has_ops = "aten_ops_per_image" in runs and runs["aten_ops_per_image"].notna().any()
     rows = [
         {
             "size": int(r.size),
             "method": paper.display(r.method),
             "K": int(r.K) if _samples(r.method) else "-",
             "median s/image": f"{r.median_s:.4f}",
+            **(_per_op(r) if has_ops else {}),
             "peak memory (MiB)": f"{getattr(r, 'peak_memory_mb', np.nan):.0f}",
             "x LDSeg": f"{r.ratio_vs_ldseg:.2f}" if np.isfinite(r.ratio_vs_ldseg) else "-",
         }
@@ -468,6 +472,16 @@ def _runtime(sweep: SweepData, exp, out: Path, tables: list[DisplayTable]):
         "![runtime](runtime.png)",
     ]
     return body, runs
+
+
+def _per_op(r) -> dict[str, str]:
+    """The ATen operators one image dispatched and the median time per operator ("-" for a
+    run logged before the count existed). A time per operator that stays put as the size grows
+    is launch-bound, one that grows is compute-bound."""
+    ops = getattr(r, "aten_ops_per_image", np.nan)
+    if not np.isfinite(ops) or ops <= 0:
+        return {"ATen ops/image": "-", "µs/op": "-"}
+    return {"ATen ops/image": f"{ops:.0f}", "µs/op": f"{r.median_s / ops * 1e6:.1f}"}
 
 
 # -- robustness (Fig. 8a) ----------------------------------------------------------------------

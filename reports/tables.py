@@ -24,12 +24,14 @@ __all__ = ["mean_ci", "fmt", "summarize", "accuracy_table", "to_markdown", "swit
 COST_COLUMNS = {
     "num_parameters": ("params (M)", 1e-6, "min"),
     "flops_per_image": ("GFLOPs/image", 1e-9, "min"),
+    "aten_ops_per_image": ("ATen ops/image", 1.0, "min"),
     "latency_median_s": ("latency (ms/image)", 1e3, "min"),
     "train_s_per_100_steps": ("train s/100 steps", 1.0, "min"),
     "peak_rss_mb": ("peak RSS (MiB, upper bound)", 1.0, ""),
     "peak_allocated_mb": ("peak allocated (MiB)", 1.0, "min"),
     "peak_reserved_mb": ("peak reserved (MiB)", 1.0, "min"),
 }
+COUNT_COLUMNS = {"aten_ops_per_image"}  # whole numbers: no decimals
 P_COLUMNS = ("p Wilcoxon", "p Holm")
 
 
@@ -169,7 +171,9 @@ def accuracy_table(
                 row[title] = "ref."
         for metric in costs:
             title, scale = COST_COLUMNS[metric][:2]
-            row[title] = fmt_num(g[metric].mean() * scale) if ran and _has(g, metric) else "-"
+            value = g[metric].mean() * scale if ran and _has(g, metric) else None
+            whole = metric in COUNT_COLUMNS and value is not None
+            row[title] = f"{value:.0f}" if whole else fmt_num(value)
         rows.append(row)
     if len(long):
         long["paper"] = [
@@ -242,8 +246,11 @@ def native_change(long: pd.DataFrame, metric: str = "dsc") -> pd.DataFrame:
 
 def cost_metrics(runs: pd.DataFrame) -> list[str]:
     """The cost columns to show: always parameters, FLOPs, latency and training time; the
+    ATen operator count when any run has it (runs logged before it existed do not); the
     CUDA memory columns when any run has them, else the CPU peak RSS."""
     base = ["num_parameters", "flops_per_image", "latency_median_s", "train_s_per_100_steps"]
+    if _has(runs, "aten_ops_per_image"):
+        base.insert(2, "aten_ops_per_image")
     cuda = ["peak_allocated_mb", "peak_reserved_mb"]
     return base + (cuda if any(_has(runs, c) for c in cuda) else ["peak_rss_mb"])
 

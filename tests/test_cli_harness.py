@@ -184,6 +184,7 @@ def test_runtime_smoke(env):
     assert res.exit_code == 0, res.output
     md = (Path(env["LDSEG_REPORTS"]) / "runtime" / "report.md").read_text()
     assert "untrained weights" in md and "| 128 | MedSegDiff-style (no FF-parser) |" in md
+    assert "| ATen ops/image | µs/op |" in md  # the launch-bound diagnostic
     assert (Path(env["LDSEG_REPORTS"]) / "runtime" / "runtime.png").is_file()
 
 

@@ -126,6 +126,14 @@ def test_accuracy_table_p_values_and_cost_columns():
     best = best_directions(table)
     assert best["DSC"] == "max" and best["latency (ms/image)"] == "min" and "p Holm" not in best
     assert "peak RSS (MiB, upper bound)" not in best  # a process-wide bound, not comparable
+    assert "ATen ops/image" not in table.columns  # no run logged the count: no column
+    counted = runs.assign(aten_ops_per_image=[1255.0, 1255.0, 92.0, None])
+    rows = accuracy_table(counted, "glas", "table2", [])[0].set_index("method")
+    assert (
+        rows.loc["LDSeg", "ATen ops/image"] == "1255"
+        and rows.loc["U-net", "ATen ops/image"] == "92"
+    )
+    assert rows.loc["V-net", "ATen ops/image"] == "-"
     cuda = runs.assign(peak_allocated_mb=[10.0, 12.0, 5.0, None], peak_reserved_mb=20.0)
     cols = accuracy_table(cuda.drop(columns="peak_rss_mb"), "glas", "table2", [])[0].columns
     assert {"peak allocated (MiB)", "peak reserved (MiB)"} <= set(cols)
@@ -211,13 +219,13 @@ def test_predict_cost_counts_flops_that_grow_with_k():
     method = build_method("ldseg", mcfg, info).eval()
     x = torch.rand(1, info.in_channels, 32, 32)
     calls = []
-    flops = {}
+    flops, ops = {}, {}
     for k in (1, 2, 3):
         cfg = profile.eval_config("ldseg", num_inference_steps=k)
         cost, source = predict_cost(
             method, x, cfg, warmup=1, repeats=2, device="cpu", on_call=lambda: calls.append(1)
         )
-        flops[k] = cost["flops_per_image"]
+        flops[k], ops[k] = cost["flops_per_image"], cost["aten_ops_per_image"]
     assert len(calls) == 3 * (1 + 2)  # warm-up + repeats, not the FLOP-counting call
     assert cost["num_parameters"] == sum(p.numel() for p in method.parameters())
     assert cost["latency_median_s"] > 0 and cost["peak_rss_mb"] > 0
@@ -225,6 +233,8 @@ def test_predict_cost_counts_flops_that_grow_with_k():
     # encoders and decoder once, the denoiser K times: linear in K with a positive slope
     assert flops[1] > 0 and flops[2] - flops[1] > 0
     assert flops[3] - flops[2] == pytest.approx(flops[2] - flops[1], rel=1e-9)
+    # the same for the dispatched operators: one denoiser call's worth per extra step
+    assert ops[1] > 0 and ops[3] - ops[2] == ops[2] - ops[1] > 0
 
 
 # -- a rendered report -------------------------------------------------------------------------

@@ -102,3 +102,19 @@ def test_git_sha_from_environment_for_copies_without_git(monkeypatch) -> None:
 
     monkeypatch.setenv("LDSEG_GIT_SHA", "0123abcd")
     assert environment()["git_sha"] == "0123abcd"
+
+
+def test_count_flops_and_ops_counts_what_one_call_dispatches():
+    """relu(x @ w + 1): three ATen operators (mm, add, relu), 2*2*3*4 FLOPs (only the mm has a
+    FLOP formula); the same under inference mode, where the harness counts."""
+    from benchmarks.timing import count_flops, count_flops_and_ops
+
+    x, w = torch.ones(2, 3), torch.ones(3, 4)
+
+    def fn():
+        return torch.relu(x @ w + 1)
+
+    assert count_flops_and_ops(fn) == (2 * 2 * 3 * 4, 3)
+    assert count_flops(fn) == 2 * 2 * 3 * 4  # the op counter does not change the FLOP count
+    with torch.inference_mode():
+        assert count_flops_and_ops(fn) == (48, 3)
