@@ -18,7 +18,7 @@ app = typer.Typer()
 def report_cmd(
     name: Annotated[str, typer.Argument(help="experiment name")],
     tracking_uri: UriOpt = None,
-    profile: Annotated[str | None, typer.Option(help="latest sweep of this profile")] = None,
+    profile: Annotated[str | None, typer.Option(help="the sweep of this profile run last")] = None,
     run_id: Annotated[str | None, typer.Option(help="a specific sweep (parent run id)")] = None,
     out: ReportDirOpt = None,
     fmt: Annotated[

@@ -49,6 +49,18 @@ def _num(v: str) -> Any:
     return int(f) if f.is_integer() and "." not in str(v) else f
 
 
+def latest_parent(parents: list) -> Any:
+    """The sweep run last: the parent whose latest start or end is the newest. A sweep run
+    again with the same spec reopens its old parent (``benchmarks.runner``), which keeps its
+    first start time, so start time alone picks an older, other sweep (e.g. one method's
+    lane) over the full sweep just re-assembled."""
+
+    def last_activity(run) -> int:
+        return max(run.info.start_time or 0, run.info.end_time or 0)
+
+    return max(parents, key=last_activity)
+
+
 def load_sweep(
     experiment: str,
     *,
@@ -75,7 +87,7 @@ def load_sweep(
                 f"{f' with profile {profile!r}' if profile else ''} in "
                 f"{tracker.uri}; run `bench run {experiment}` first"
             )
-        parent = parents[0]
+        parent = latest_parent(parents)
     else:
         parent = tracker.client.get_run(parent_run_id)
     pid = parent.info.run_id

@@ -420,3 +420,20 @@ def test_knee2d_is_never_beside_the_papers_echo_numbers():
     assert long["paper"].isna().all()
     echo, _ = accuracy_table(runs.assign(dataset="echo-synth"), "echo-synth", "table1", [])
     assert [c for c in echo.columns if "(paper LV)" in c]  # the stand-in keeps its paper table
+
+
+def test_latest_parent_is_the_sweep_run_last_not_the_one_started_last():
+    """A full sweep re-assembled at 10:00 reopens its parent first started at 08:00; a one-method
+    lane started and ended at 09:00 is older work. The report takes the full sweep."""
+    from types import SimpleNamespace
+
+    from reports.load import latest_parent
+
+    def run(name, start, end):
+        return SimpleNamespace(name=name, info=SimpleNamespace(start_time=start, end_time=end))
+
+    full, lane = run("full", 800, 1000), run("lane", 900, 905)
+    parents = [lane, full]  # the store's order: start time, newest first
+    assert latest_parent(parents).name == "full"
+    assert latest_parent([run("running", 950, None), lane]).name == "running"  # not ended yet
+    assert latest_parent([run("b", 900, 905), run("a", 900, 905)]).name == "b"  # tie: first
