@@ -68,8 +68,9 @@ def predict_cost(
     FLOPs: :class:`torch.utils.flop_counter.FlopCounterMode` over one call (a multiply-add is
     2 FLOPs; ops without a FLOP formula, e.g. element-wise ones, count 0), so a sampling
     method's count grows with K; in the same call, the ATen operators dispatched (what a GPU
-    at batch 1 pays per operator, see :func:`benchmarks.timing.count_flops_and_ops`). Latency: :func:`benchmarks.timing.time_callable` (``warmup``
-    untimed calls, the median of ``repeats``). Peak memory during the timed calls: CUDA
+    at batch 1 pays per operator, see :func:`benchmarks.timing.count_flops_and_ops`).
+    Latency: :func:`benchmarks.timing.time_callable` (``warmup`` untimed calls, the median of
+    ``repeats``). Peak memory during the timed calls: CUDA
     allocated and reserved; CPU the process's peak RSS (an upper bound, see
     ``benchmarks.timing``).
     """
