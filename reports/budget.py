@@ -7,7 +7,6 @@ Reads a finished sweep (``reports.load``); never trains or predicts.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -96,16 +95,10 @@ def paired_by_budget(
     difference, its 95% bootstrap CI and the two-sided Wilcoxon signed-rank p. With one seed
     this is the case-to-case spread of that one training run, not the run-to-run spread."""
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for steps, g in runs[runs["method"].isin([method, reference])].groupby("steps"):
-            frames: dict[str, list[pd.DataFrame]] = {}
-            for r in g.itertuples():
-                p = sweep.artifact(r.run_id, "per_case.csv", Path(tmp) / r.run_id)
-                if p is not None:
-                    frames.setdefault(r.method, []).append(pd.read_csv(p))
-            res = paired_comparison(frames, reference=method)
-            if len(res):
-                rows.append({"steps": int(steps), **res.iloc[0].to_dict()})
+    for steps, g in runs[runs["method"].isin([method, reference])].groupby("steps"):
+        res = paired_comparison(sweep.per_case_frames(g), reference=method)
+        if len(res):
+            rows.append({"steps": int(steps), **res.iloc[0].to_dict()})
     return pd.DataFrame(rows)
 
 

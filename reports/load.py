@@ -40,6 +40,17 @@ class SweepData:
         except Exception:  # noqa: BLE001 - an absent artifact only costs a figure
             return None
 
+    def per_case_frames(self, runs: pd.DataFrame) -> dict[str, list[pd.DataFrame]]:
+        """method -> the ``per_case.csv`` tables of ``runs`` (one per run that has one): the
+        input of :func:`reports.stats.paired_comparison`."""
+        frames: dict[str, list[pd.DataFrame]] = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for r in runs.itertuples():
+                p = self.artifact(r.run_id, "per_case.csv", Path(tmp) / r.run_id)
+                if p is not None:
+                    frames.setdefault(r.method, []).append(pd.read_csv(p))
+        return frames
+
 
 def _num(v: str) -> Any:
     try:

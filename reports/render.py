@@ -298,13 +298,7 @@ _ACCURACY_LEGEND = (
 def _paired(sweep: SweepData, dataset: str) -> pd.DataFrame:
     """LDSeg vs every other method of ``dataset`` over the test cases of every seed."""
     runs = sweep.runs[sweep.runs["dataset"] == dataset] if len(sweep.runs) else sweep.runs
-    frames: dict[str, list[pd.DataFrame]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for r in runs.itertuples():
-            p = sweep.artifact(r.run_id, "per_case.csv", Path(tmp) / r.run_id)
-            if p is not None:
-                frames.setdefault(r.method, []).append(pd.read_csv(p))
-    return paired_comparison(frames)
+    return paired_comparison(sweep.per_case_frames(runs))
 
 
 def _paired_text(res: pd.DataFrame) -> list[str]:
